@@ -1,0 +1,62 @@
+# shellcheck shell=bash
+# Shared helpers for the hack/*.sh scripts; sourced, never run.
+
+REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)"
+VENV="${REPO_ROOT}/.venv"
+CACHE_DIR="${REPO_ROOT}/.cache"
+export REPO_ROOT VENV CACHE_DIR
+
+log() { printf '==> %s\n' "$*" >&2; }
+die() { printf 'ERROR: %s\n' "$*" >&2; exit 1; }
+
+# Seconds since the epoch with sub-second precision, for timing steps.
+now() { date +%s.%N; }
+elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
+
+pyenv_root() {
+  if command -v pyenv >/dev/null 2>&1; then
+    pyenv root
+  else
+    printf '%s\n' "${PYENV_ROOT:-${HOME}/.pyenv}"
+  fi
+}
+
+# Newest real (non-shim) pyenv interpreter of one minor version, e.g. 3.12 ->
+# /root/.pyenv/versions/3.12.1/bin/python3.12; prints nothing when absent.
+pyenv_python() {
+  local minor="$1" root dir best=""
+  root="$(pyenv_root)"
+  [ -d "${root}/versions" ] || return 0
+  for dir in "${root}/versions/${minor}".*; do
+    [[ "$(basename "$dir")" =~ ^${minor//./\\.}\.[0-9]+$ ]] || continue
+    [ -x "${dir}/bin/python${minor}" ] || continue
+    best="$(printf '%s\n%s\n' "$best" "$(basename "$dir")" | sed '/^$/d' | sort -V | tail -n 1)"
+  done
+  [ -n "$best" ] && printf '%s\n' "${root}/versions/${best}/bin/python${minor}"
+  return 0
+}
+
+# The interpreter .venv is built from: HVFLEET_PYTHON if set, else the newest
+# pyenv 3.13/3.12, else whatever python3 really is (resolved through shims).
+controller_python() {
+  local py
+  if [ -n "${HVFLEET_PYTHON:-}" ]; then
+    printf '%s\n' "$HVFLEET_PYTHON"
+    return
+  fi
+  for minor in 3.13 3.12; do
+    py="$(pyenv_python "$minor")"
+    if [ -n "$py" ]; then
+      printf '%s\n' "$py"
+      return
+    fi
+  done
+  command -v python3 >/dev/null 2>&1 || die "no python3 found"
+  python3 -c 'import sys; print(sys.executable)'
+}
+
+require_venv() {
+  [ -x "${VENV}/bin/python" ] || die "${VENV} is missing: run 'make setup' first"
+  export PATH="${VENV}/bin:${PATH}"
+  export VIRTUAL_ENV="${VENV}"
+}
