@@ -1,0 +1,45 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) hvfleet.smt contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Errors the pure core raises: every one names what was read and what was expected.
+
+Modules turn these into ``fail_json(msg=str(err))``; nothing else should escape
+to a user, so callers catch exactly these types.
+"""
+
+from __future__ import annotations
+
+
+class HvfleetError(Exception):
+    """Base class for errors that carry a message meant for an operator."""
+
+
+class CpulistError(HvfleetError, ValueError):
+    """A CPU list did not parse. Callers that know the source wrap it with the file."""
+
+    def __init__(self, text, expected):
+        self.text = text
+        self.expected = expected
+        super().__init__("%r: expected %s" % (text, expected))
+
+
+class FactsError(HvfleetError):
+    """A file under the sysroot could not be used; the whole read fails.
+
+    A partial picture of a host is worse than none: the hint engine would
+    take what is missing as absent, and absent siblings look like "no SMT".
+    """
+
+    def __init__(self, path, value, expected):
+        self.path = path
+        self.value = value
+        self.expected = expected
+        super().__init__(
+            "%s: read %r, expected %s" % (path, _shorten(value), expected)
+        )
+
+
+def _shorten(value, limit=120):
+    if isinstance(value, str) and len(value) > limit:
+        return value[:limit] + "..."
+    return value
