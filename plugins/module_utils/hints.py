@@ -1,0 +1,1205 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) hvfleet.smt contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The hint engine: which SMT statements a guest may be given, and why.
+
+A granted statement turns a guest's SMT mitigations off, and it is fixed at
+the guest's boot. So the engine is deliberately one-sided: anything unknown,
+missing or malformed denies, and every grant names the facts that allowed it.
+The definitions it implements are in docs/statements.md (from DOMAIN.md's
+"The four statements, precisely", with the project's stricter decisions);
+tests/unit/oracle/ checks it against a brute-force reading of the same text.
+
+Pure: plain data in (host facts as in docs/facts.md, placements as in
+docs/placement.md), plain data out. No Ansible, no I/O.
+
+Speed matters (a fleet of 10,000 hosts is decided on one controller core), so
+each host is prepared once (CPU -> core map, who may run on each CPU) and each
+guest is checked with set operations. Sentences for reasons are only built on
+the paths that need them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any, Dict, FrozenSet, Iterable, List, Mapping, NamedTuple, Optional, Sequence, Tuple
+
+from ansible_collections.hvfleet.smt.plugins.module_utils.errors import HvfleetError
+
+STATEMENTS = ("no_smt", "accurate_topology", "no_nonarch_core_sharing", "dedicated")
+
+# Values of smt/control under which SMT cannot come back (KVM's
+# !cpu_smt_possible(), plus notimplemented where SMT cannot be toggled at all).
+SMT_IMPOSSIBLE = frozenset(("forceoff", "notsupported", "notimplemented"))
+# Under these an offline CPU cannot return as a sibling thread: forceoff keeps
+# siblings down until reboot, notsupported means one thread per core. Stricter
+# than DOMAIN.md, which also lists notimplemented: without SMT control a CPU
+# can still be onlined one by one (DOMAIN.md's own no_smt rule says so).
+OFFLINE_CANNOT_RETURN = frozenset(("forceoff", "notsupported"))
+
+# At most this many reasons of one code per statement; the rest are counted in
+# one more reason, so a 256-vCPU floating guest does not produce 256 sentences.
+MAX_REASONS_PER_CODE = 8
+
+Reason = Dict[str, str]
+Statements = Dict[str, Any]
+
+
+class PlacementError(HvfleetError, ValueError):
+    """A placement is not a placement: it cannot be decided, only fixed.
+
+    Raised for shapes and types (what docs/statements.md lists as errors);
+    things that can really happen on a host (floating vCPUs, shared or
+    offline pins, a topology that does not match) are denials instead.
+    """
+
+    def __init__(self, host: Optional[str], path: str, value: Any, expected: str):
+        self.host = host
+        self.path = path
+        self.value = value
+        self.expected = expected
+        where = "placement" if host is None else "placement of host %s" % host
+        super().__init__("%s: %s: got %s, expected %s" % (where, path, _show(value), expected))
+
+
+@dataclass(frozen=True)
+class Policy:
+    """What the operator allows on top of the facts.
+
+    Policy can only take statements away: ``withhold`` lists statements that
+    are never granted (reason ``withheld_by_policy``), e.g. ``dedicated`` on
+    a fleet whose guests must never skip their PV spinlocks.
+    """
+
+    withhold: FrozenSet[str] = frozenset()
+
+    def __post_init__(self):
+        unknown = set(self.withhold) - set(STATEMENTS)
+        if unknown:
+            raise ValueError(
+                "policy.withhold: unknown statement(s) %s, expected some of %s"
+                % (", ".join(sorted(map(str, unknown))), ", ".join(STATEMENTS))
+            )
+
+
+_DEFAULT_POLICY = Policy()
+
+
+# --------------------------------------------------------------------------
+# Host facts
+# --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class HostView:
+    """One host's facts, checked and indexed for the per-guest decisions."""
+
+    control: str
+    online: FrozenSet[int]
+    present: FrozenSet[int]
+    offline: Tuple[int, ...]  # present CPUs that are not online
+    core_of: Mapping[int, int]  # online CPU -> index into cores
+    cores: Tuple[Tuple[int, ...], ...]  # online threads per physical core
+    smt_cores: bool  # some core has more than one online thread
+    nested: bool
+    vouched: FrozenSet[str]
+    collected_at: Any
+    raw_cores: Sequence[Any]  # the facts' core entries, for naming cores in sentences
+
+
+class _FactsProblem(Exception):
+    pass
+
+
+def read_facts(facts: Any) -> HostView:
+    """Check host facts against docs/facts.md and index them.
+
+    Raises ``ValueError`` with the field and value when they do not fit. The
+    engine turns that into a ``facts_invalid`` denial rather than an error:
+    facts come from machines (possibly an older collection's cache), and a
+    bad host must not stop the rest of the fleet from being decided.
+    """
+    try:
+        return _read_facts(facts)
+    except _FactsProblem as problem:
+        raise ValueError(str(problem)) from None
+
+
+def _read_facts(facts: Any) -> HostView:
+    if not isinstance(facts, Mapping):
+        raise _FactsProblem("facts: got %s, expected a mapping (docs/facts.md)" % _show(facts))
+    smt = _field(facts, "smt", Mapping, "a mapping")
+    control = _field(smt, "control", str, "a string such as 'on' or 'forceoff'", "smt.")
+    cpus = _field(facts, "cpus", Mapping, "a mapping")
+    online = _cpu_list(cpus, "online")
+    present = _cpu_list(cpus, "present")
+    online_set = frozenset(online)
+    present_set = frozenset(present)
+    if not online_set:
+        raise _FactsProblem("cpus.online: got [], expected at least one online CPU")
+    if not online_set <= present_set:
+        raise _FactsProblem(
+            "cpus.online: CPUs %s are online but not in cpus.present" % _cpus(online_set - present_set)
+        )
+    raw_cores = _field(facts, "cores", (list, tuple), "a list of cores")
+    threads_lists = []
+    for index, core in enumerate(raw_cores):
+        threads = core.get("threads") if isinstance(core, Mapping) else None
+        if not isinstance(threads, (list, tuple)) or not threads:
+            raise _FactsProblem(
+                "cores[%d]: got %s, expected a mapping whose 'threads' is a non-empty list of CPU ids"
+                % (index, _show(core))
+            )
+        threads_lists.append(threads)
+    flat = [cpu for threads in threads_lists for cpu in threads]
+    if set(map(type, flat)) != {int}:
+        bad = next(cpu for cpu in flat if type(cpu) is not int)
+        raise _FactsProblem("cores[].threads: got %s, expected CPU ids (ints)" % _show(bad))
+    flat_set = set(flat)
+    if len(flat_set) != len(flat):
+        raise _FactsProblem("cores[].threads: a CPU is listed in more than one core")
+    if flat_set != online_set:
+        raise _FactsProblem(
+            "cores[].threads: the cores' threads (%s) differ from cpus.online (%s)"
+            % (_cpus(flat_set), _cpus(online_set))
+        )
+    cores = tuple(tuple(sorted(threads)) for threads in threads_lists)
+    core_of = {}
+    for index, threads in enumerate(cores):
+        for cpu in threads:
+            core_of[cpu] = index
+    hypervisor = _field(facts, "hypervisor", Mapping, "a mapping")
+    nested = hypervisor.get("guest")
+    if type(nested) is not bool:
+        raise _FactsProblem("hypervisor.guest: got %s, expected true or false" % _show(nested))
+    vouched_raw = hypervisor.get("vouched")
+    if vouched_raw is None:
+        vouched = frozenset()
+    elif isinstance(vouched_raw, Mapping):
+        for key, value in vouched_raw.items():
+            if type(value) is not bool:
+                raise _FactsProblem(
+                    "hypervisor.vouched.%s: got %s, expected true or false" % (key, _show(value))
+                )
+        vouched = frozenset(key for key, value in vouched_raw.items() if value is True)
+    else:
+        raise _FactsProblem(
+            "hypervisor.vouched: got %s, expected a mapping statement -> bool" % _show(vouched_raw)
+        )
+    return HostView(
+        control=control,
+        online=online_set,
+        present=present_set,
+        offline=tuple(sorted(present_set - online_set)),
+        core_of=core_of,
+        cores=cores,
+        smt_cores=len(cores) != len(online_set),
+        nested=nested,
+        vouched=vouched,
+        collected_at=facts.get("collected_at"),
+        raw_cores=raw_cores,
+    )
+
+
+def _field(parent: Mapping, key: str, kind: Any, expected: str, prefix: str = "") -> Any:
+    value = parent.get(key)
+    if not isinstance(value, kind) or isinstance(value, bool):
+        raise _FactsProblem("%s%s: got %s, expected %s" % (prefix, key, _show(value), expected))
+    return value
+
+
+def _cpu_list(cpus: Mapping, key: str) -> Sequence[int]:
+    value = cpus.get(key)
+    if not isinstance(value, (list, tuple)) or (value and set(map(type, value)) != {int}) or (
+        value and min(value) < 0
+    ):
+        raise _FactsProblem("cpus.%s: got %s, expected a list of CPU ids (ints >= 0)" % (key, _show(value)))
+    return value
+
+
+# --------------------------------------------------------------------------
+# Placement
+# --------------------------------------------------------------------------
+
+
+class Topology(NamedTuple):
+    sockets: int
+    dies: int
+    clusters: int
+    cores: int
+    threads: int
+
+    @property
+    def product(self) -> int:
+        return self.sockets * self.dies * self.clusters * self.cores * self.threads
+
+    def __str__(self) -> str:
+        shown = [("sockets", self.sockets), ("dies", self.dies), ("clusters", self.clusters),
+                 ("cores", self.cores), ("threads", self.threads)]
+        return ", ".join("%s=%d" % (key, value) for key, value in shown if value != 1 or key not in ("dies", "clusters"))
+
+
+class Guest(NamedTuple):
+    """One guest's placement, checked."""
+
+    name: str
+    cpusets: Tuple[Tuple[int, ...], ...]  # per vCPU id, the pCPUs it may run on
+    pins: Optional[Tuple[int, ...]]  # one pCPU per vCPU, when every vCPU has exactly one
+    topology: Optional[Topology]  # None: not known
+    emulator: Tuple[int, ...]
+    emulator_default: bool  # no emulator pin given: libvirt runs it where the vCPUs run
+    iothreads: Tuple[Tuple[int, ...], ...]
+
+
+class Placement(NamedTuple):
+    """One host's placement, checked."""
+
+    housekeeping: Optional[FrozenSet[int]]  # None: not known, so every CPU
+    housekeeping_source: Optional[str]
+    guests: Tuple[Guest, ...]
+
+
+def validate_placement(placement: Any, facts: Any = None, host: Optional[str] = None) -> Placement:
+    """Check a placement's shape and return it parsed; raise PlacementError if it is not one.
+
+    Errors (the placement cannot be decided, only fixed): not a mapping,
+    ``guests`` not a list, a guest without a unique non-empty name, vCPU ids
+    that are not 0..n-1, a vCPU or emulator or iothread pin set that is not a
+    non-empty list of distinct CPU ids (ints >= 0; cpulist strings such as
+    '0-3' are refused: convert them with the hvfleet.smt.cpulist filter), a
+    topology with a missing or non-positive count, and, when the facts are
+    valid, a guest pin on a CPU the host does not have (not in cpus.present).
+
+    Everything else that can be true of a real host is a denial, decided per
+    statement: floating vCPUs, two vCPUs on one pCPU, pins on offline CPUs, a
+    topology whose product differs from the vCPU count (libvirt checks it
+    against the maximum vCPU count, so hot-pluggable vCPUs make it real), an
+    unknown topology or housekeeping set.
+    """
+    view = None
+    if facts is not None:
+        try:
+            view = _read_facts(facts)
+        except _FactsProblem:
+            view = None
+    return _parse_placement(placement, view.present if view is not None else None, host)
+
+
+def _parse_placement(placement: Any, present: Optional[FrozenSet[int]], host: Optional[str]) -> Placement:
+    if not isinstance(placement, Mapping):
+        raise PlacementError(host, "placement", placement, "a mapping (docs/placement.md)")
+    housekeeping_raw = placement.get("housekeeping")
+    if housekeeping_raw is None:
+        housekeeping = None
+    else:
+        housekeeping = frozenset(_cpu_set(housekeeping_raw, host, "housekeeping", allow_empty=True))
+    source = placement.get("housekeeping_source")
+    if source is not None and not isinstance(source, str):
+        raise PlacementError(host, "housekeeping_source", source, "a string or null")
+    guests_raw = placement.get("guests")
+    if not isinstance(guests_raw, (list, tuple)):
+        raise PlacementError(host, "guests", guests_raw, "a list of guests ([] when there are none)")
+    guests = []
+    names = set()
+    for index, raw in enumerate(guests_raw):
+        guest = _parse_guest(raw, index, present, host)
+        if guest.name in names:
+            raise PlacementError(host, "guests[%d].name" % index, guest.name, "a name no other guest has")
+        names.add(guest.name)
+        guests.append(guest)
+    return Placement(housekeeping, source, tuple(guests))
+
+
+_SET_EXPECTED = "a non-empty list of distinct CPU ids (ints >= 0; convert cpulist strings with hvfleet.smt.cpulist)"
+
+
+def _cpu_set(value: Any, host: Optional[str], path: str, allow_empty: bool = False) -> Tuple[int, ...]:
+    if not isinstance(value, (list, tuple)) or (not value and not allow_empty):
+        raise PlacementError(host, path, value, _SET_EXPECTED)
+    if value and set(map(type, value)) != {int}:
+        bad = next(cpu for cpu in value if type(cpu) is not int)
+        # Subclasses of int (not bool) are ints that Ansible tagged with their origin.
+        if not (isinstance(bad, int) and not isinstance(bad, bool)) or not all(
+            isinstance(cpu, int) and not isinstance(cpu, bool) for cpu in value
+        ):
+            raise PlacementError(host, path, value, _SET_EXPECTED)
+        value = [int(cpu) for cpu in value]
+    if value and min(value) < 0:
+        raise PlacementError(host, path, value, _SET_EXPECTED)
+    if len(set(value)) != len(value):
+        raise PlacementError(host, path, value, _SET_EXPECTED + "; a CPU is listed twice")
+    return tuple(value)
+
+
+def _parse_guest(raw: Any, index: int, present: Optional[FrozenSet[int]], host: Optional[str]) -> Guest:
+    where = "guests[%d]" % index
+    if not isinstance(raw, Mapping):
+        raise PlacementError(host, where, raw, "a mapping describing one guest")
+    name = raw.get("name")
+    if not isinstance(name, str) or not name:
+        raise PlacementError(host, where + ".name", name, "a non-empty string")
+    where = "guests[%d] (%s)" % (index, name)
+    vcpus = raw.get("vcpus")
+    if isinstance(vcpus, Mapping):
+        vcpus = _vcpus_from_mapping(vcpus, host, where)
+    if not isinstance(vcpus, (list, tuple)) or not vcpus:
+        raise PlacementError(host, where + ".vcpus", vcpus, "a non-empty list: one pin set per vCPU id")
+    pins = None
+    # Fast path: every vCPU pinned to exactly one CPU id.
+    if set(map(type, vcpus)) <= _SEQUENCE_TYPES and all(len(cpus) == 1 for cpus in vcpus):
+        candidate = [cpus[0] for cpus in vcpus]
+        if set(map(type, candidate)) == {int} and min(candidate) >= 0:
+            pins = tuple(candidate)
+    if pins is not None:
+        cpusets = tuple((cpu,) for cpu in pins)
+        used = pins
+    else:
+        cpusets = tuple(
+            _cpu_set(cpus, host, "%s.vcpus[%d]" % (where, vcpu)) for vcpu, cpus in enumerate(vcpus)
+        )
+        if all(len(cpus) == 1 for cpus in cpusets):
+            pins = tuple(cpus[0] for cpus in cpusets)
+            used = pins
+        else:
+            used = [cpu for cpus in cpusets for cpu in cpus]
+    if present is not None and not present.issuperset(used):
+        missing = sorted(set(used) - present)
+        vcpu = next(i for i, cpus in enumerate(cpusets) if missing[0] in cpus)
+        raise PlacementError(
+            host,
+            "%s.vcpus[%d]" % (where, vcpu),
+            list(cpusets[vcpu]),
+            "CPUs the host has (cpus.present: %s); CPU %d is not present" % (_cpus(present), missing[0]),
+        )
+    topology = _parse_topology(raw.get("topology"), host, where + ".topology")
+    emulator_raw = raw.get("emulator")
+    if emulator_raw is None:
+        emulator = tuple(sorted(set(used)))
+        emulator_default = True
+    else:
+        emulator = _cpu_set(emulator_raw, host, where + ".emulator")
+        emulator_default = False
+    iothreads_raw = raw.get("iothreads")
+    if iothreads_raw is None:
+        iothreads = ()
+    elif isinstance(iothreads_raw, (list, tuple)):
+        iothreads = tuple(
+            _cpu_set(cpus, host, "%s.iothreads[%d]" % (where, i)) for i, cpus in enumerate(iothreads_raw)
+        )
+    else:
+        raise PlacementError(host, where + ".iothreads", iothreads_raw, "a list of pin sets, one per iothread")
+    for extra in (emulator, *iothreads):
+        if present is not None and not present.issuperset(extra):
+            raise PlacementError(
+                host,
+                where + (".emulator" if extra is emulator else ".iothreads"),
+                list(extra),
+                "CPUs the host has (cpus.present: %s)" % _cpus(present),
+            )
+    domain = raw.get("migration_domain")
+    if domain is not None and not isinstance(domain, str) and not (
+        isinstance(domain, (list, tuple)) and all(isinstance(h, str) and h for h in domain)
+    ):
+        raise PlacementError(
+            host, where + ".migration_domain", domain, "null, an inventory group name or a list of host names"
+        )
+    return Guest(name, cpusets, pins, topology, emulator, emulator_default, iothreads)
+
+
+_SEQUENCE_TYPES = frozenset((list, tuple))
+
+
+def _vcpus_from_mapping(vcpus: Mapping, host: Optional[str], where: str) -> List[Any]:
+    """Accept ``{vcpu_id: pins}`` (libvirt's vcpupin shape), as long as the ids are 0..n-1."""
+    by_id = {}
+    for key, cpus in vcpus.items():
+        vcpu = key
+        if isinstance(key, str) and key.isdigit():
+            vcpu = int(key)
+        if type(vcpu) is not int or vcpu < 0 or vcpu >= len(vcpus):
+            raise PlacementError(
+                host,
+                where + ".vcpus",
+                key,
+                "vCPU ids 0..%d (the guest has %d vCPUs)" % (len(vcpus) - 1, len(vcpus)),
+            )
+        if vcpu in by_id:
+            raise PlacementError(host, where + ".vcpus", key, "each vCPU id once")
+        by_id[vcpu] = cpus
+    return [by_id[vcpu] for vcpu in range(len(vcpus))]
+
+
+def _parse_topology(raw: Any, host: Optional[str], where: str) -> Optional[Topology]:
+    if raw is None:
+        return None
+    if not isinstance(raw, Mapping):
+        raise PlacementError(host, where, raw, "a mapping {sockets, dies, clusters, cores, threads} or null")
+    counts = []
+    for key, default in (("sockets", None), ("dies", 1), ("clusters", 1), ("cores", None), ("threads", None)):
+        value = raw.get(key, default)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise PlacementError(host, "%s.%s" % (where, key), value, "a positive integer")
+        counts.append(int(value))
+    return Topology(*counts)
+
+
+# --------------------------------------------------------------------------
+# Who may run where
+# --------------------------------------------------------------------------
+
+
+class _Usage(NamedTuple):
+    """Per-CPU users of one host, computed once for all its guests."""
+
+    housekeeping: FrozenSet[int]  # unknown housekeeping: every present CPU
+    aux: FrozenSet[int]  # housekeeping + every guest's emulator and iothread pins
+    owner: Dict[int, str]  # CPU -> a guest whose vCPUs may run there
+    multi: FrozenSet[int]  # CPUs where vCPUs of two or more guests may run
+    used: FrozenSet[int]  # CPUs with any user at all
+    foreign_on_own_pin: FrozenSet[int]  # a guest's own vCPU pin here has a foreign user
+
+
+def _usage(view: HostView, placement: Placement) -> _Usage:
+    housekeeping = placement.housekeeping if placement.housekeeping is not None else view.present
+    aux = set(housekeeping)
+    owner: Dict[int, str] = {}
+    total = 0
+    for guest in placement.guests:
+        aux.update(guest.emulator)
+        for cpus in guest.iothreads:
+            aux.update(cpus)
+        cpus = guest.pins if guest.pins is not None else [cpu for s in guest.cpusets for cpu in s]
+        mine = dict.fromkeys(cpus, guest.name)
+        total += len(mine)
+        owner.update(mine)
+    multi = frozenset()
+    if len(owner) != total:
+        # Some CPU carries vCPUs of two guests: find which, the slow way.
+        count: Dict[int, int] = {}
+        for guest in placement.guests:
+            for cpu in {cpu for s in guest.cpusets for cpu in s}:
+                count[cpu] = count.get(cpu, 0) + 1
+        multi = frozenset(cpu for cpu, n in count.items() if n > 1)
+    aux_f = frozenset(aux)
+    return _Usage(
+        housekeeping=frozenset(housekeeping),
+        aux=aux_f,
+        owner=owner,
+        multi=multi,
+        used=aux_f.union(owner),
+        foreign_on_own_pin=aux_f | multi,
+    )
+
+
+# --------------------------------------------------------------------------
+# Decisions
+# --------------------------------------------------------------------------
+
+
+def _reason(code: str, message: str) -> Reason:
+    return {"code": code, "message": message}
+
+
+def _capped(code: str, items: Iterable[Any], what: str, sentence: Optional[Any] = None) -> List[Reason]:
+    """One reason per item, but only the first few get a sentence; the rest are counted.
+
+    ``sentence`` turns an item into its sentence; it is called only for the
+    items shown, so a huge guest costs no more words than a small one.
+    """
+    out = []
+    extra = 0
+    for item in items:
+        if len(out) < MAX_REASONS_PER_CODE:
+            out.append(_reason(code, sentence(item) if sentence is not None else item))
+        else:
+            extra += 1
+    if extra:
+        out.append(_reason(code, "and %d more %s like these" % (extra, what)))
+    return out
+
+
+def _result(granted: bool, reasons: List[Reason]) -> Dict[str, Any]:
+    return {"granted": granted, "reasons": reasons}
+
+
+def _decide_no_smt(view: HostView) -> Tuple[bool, List[Reason]]:
+    """no_smt depends on the host only, so it is decided once per host."""
+    denials = []
+    control = view.control
+    if control not in SMT_IMPOSSIBLE:
+        if control == "off":
+            denials.append(
+                _reason(
+                    "smt_reversible",
+                    "SMT control is 'off': it can be switched back on at runtime; to make it final, "
+                    "write 'forceoff' to /sys/devices/system/cpu/smt/control or boot with nosmt=force",
+                )
+            )
+        elif control == "on":
+            denials.append(_reason("smt_on", "SMT control is 'on': sibling threads run"))
+        elif control.isdigit():
+            denials.append(
+                _reason("smt_on", "SMT control is '%s': SMT is on with up to %s threads per core" % (control, control))
+            )
+        elif control == "unknown":
+            denials.append(
+                _reason(
+                    "smt_unknown",
+                    "SMT control is 'unknown' (no smt/control file, kernel older than 4.19?), so SMT may be on",
+                )
+            )
+        else:
+            denials.append(
+                _reason("smt_unknown", "SMT control is %r, which is not a known value, so SMT may be on" % control)
+            )
+    if view.smt_cores:
+        multi = [index for index, threads in enumerate(view.cores) if len(threads) > 1]
+        denials.append(
+            _reason(
+                "multi_thread_core",
+                "%d online core%s more than one online thread, e.g. %s with CPUs %s"
+                % (
+                    len(multi),
+                    " has" if len(multi) == 1 else "s have",
+                    _core_label(view, multi[0]),
+                    _cpus(view.cores[multi[0]]),
+                ),
+            )
+        )
+    if control == "notimplemented" and view.offline:
+        denials.append(
+            _reason(
+                "offline_cpu_may_return",
+                "SMT control is 'notimplemented' and CPUs %s are offline: without SMT control they can "
+                "still be brought online, and they may be siblings" % _cpus(view.offline),
+            )
+        )
+    if view.nested and "no_smt" not in view.vouched:
+        denials.append(_nested_unvouched("no_smt", "no_smt"))
+    if denials:
+        return False, denials
+    grants = [
+        _reason(
+            "smt_impossible",
+            "SMT control is '%s' and each of the %d online cores has one thread" % (control, len(view.cores)),
+        )
+    ]
+    if view.nested:
+        grants.append(_nested_vouched("no_smt"))
+    return True, grants
+
+
+def _nested_unvouched(statement: str, needs: str) -> Reason:
+    return _reason(
+        "nested_unvouched",
+        "this host is itself a VM (hypervisor flag): its topology describes virtual CPUs, and its own "
+        "hypervisor did not vouch for %s, which %s needs" % (needs, statement),
+    )
+
+
+def _nested_vouched(vouched: str) -> Reason:
+    return _reason(
+        "nested_vouched",
+        "this host is itself a VM, and its own hypervisor vouched for %s" % vouched,
+    )
+
+
+class _HostContext(NamedTuple):
+    view: HostView
+    placement: Placement
+    usage: _Usage
+    no_smt: Tuple[bool, List[Reason]]
+    nn_nested_ok: bool
+    offline_reason: Optional[Reason]
+    cache: Dict[str, Any]  # lazily built indexes used only to word denials
+
+
+def _host_context(view: HostView, placement: Placement) -> _HostContext:
+    vouched = view.vouched
+    nn_nested_ok = (not view.nested) or "no_smt" in vouched or (
+        "accurate_topology" in vouched and "no_nonarch_core_sharing" in vouched
+    )
+    offline_reason = None
+    if view.control not in OFFLINE_CANNOT_RETURN and view.offline:
+        offline_reason = _reason(
+            "offline_cpu_may_return",
+            "CPUs %s are offline and SMT control is '%s': one of them may be a sibling of a vCPU's pCPU "
+            "and come back online beside it" % (_cpus(view.offline), view.control),
+        )
+    return _HostContext(
+        view, placement, _usage(view, placement), _decide_no_smt(view), nn_nested_ok, offline_reason, {}
+    )
+
+
+@lru_cache(maxsize=1024)
+def _groups(n: int, threads: int) -> Tuple[int, ...]:
+    """Sibling group of each vCPU as the guest numbers them: threads vary fastest."""
+    return tuple(i // threads for i in range(n))
+
+
+@lru_cache(maxsize=4096)
+def _grant_topology(n: int, topology: Topology) -> Reason:
+    return _reason(
+        "topology_accurate",
+        "each of the %d vCPUs has its own online pCPU, and the exposed topology (%s) shows two vCPUs as "
+        "siblings exactly when their pCPUs share a physical core" % (n, topology),
+    )
+
+
+@lru_cache(maxsize=1024)
+def _grant_cores(n: int) -> Reason:
+    return _reason(
+        "cores_exclusive",
+        "no thread of a physical core holding one of the %d vCPUs has a foreign user that could run beside "
+        "a vCPU" % n,
+    )
+
+
+@lru_cache(maxsize=1024)
+def _grant_pins(n: int) -> Reason:
+    return _reason(
+        "pins_exclusive",
+        "each of the %d vCPUs has its own online pCPU that nothing else may run on" % n,
+    )
+
+
+_NESTED_VOUCHED = {
+    "accurate_topology": _nested_vouched("accurate_topology"),
+    "dedicated": _nested_vouched("dedicated"),
+}
+
+
+def _decide_guest(ctx: _HostContext, guest: Guest, policy: Policy) -> Dict[str, Any]:
+    view = ctx.view
+    usage = ctx.usage
+    n = len(guest.cpusets)
+    pins = guest.pins
+
+    # -- pins: shared by accurate_topology, dedicated and core sharing -----
+    pin_denials: List[Reason] = []
+    if pins is None:
+        pin_denials = _capped(
+            "vcpu_floating",
+            [vcpu for vcpu, cpus in enumerate(guest.cpusets) if len(cpus) != 1],
+            "vCPUs",
+            lambda vcpu: "vCPU %d may run on CPUs %s, not on exactly one pCPU" % (vcpu, _cpus(guest.cpusets[vcpu])),
+        )
+    else:
+        pinset = set(pins)
+        if len(pinset) != n:
+            pin_denials.extend(_pin_shared(pins))
+        if not view.online.issuperset(pins):
+            pin_denials.extend(
+                _capped(
+                    "pin_offline",
+                    [(vcpu, cpu) for vcpu, cpu in enumerate(pins) if cpu not in view.online],
+                    "vCPUs",
+                    lambda hit: "vCPU %d is pinned to CPU %d, which is offline" % hit,
+                )
+            )
+    pins_ok = not pin_denials
+    core_of = view.core_of
+    cores = [core_of[cpu] for cpu in pins] if pins_ok else None
+
+    # -- accurate_topology -------------------------------------------------
+    topology = guest.topology
+    acc_denials = list(pin_denials)
+    if topology is None:
+        acc_denials.append(
+            _reason("topology_unknown", "the guest's exposed topology is not known (placement has no topology)")
+        )
+    elif topology.product != n:
+        acc_denials.append(
+            _reason(
+                "topology_product_mismatch",
+                "the exposed topology (%s) has %d CPUs, but the guest has %d vCPUs"
+                % (topology, topology.product, n),
+            )
+        )
+    elif cores is not None:
+        groups = _groups(n, topology.threads)
+        distinct_cores = len(set(cores))
+        if not len(set(zip(groups, cores))) == distinct_cores == n // topology.threads:
+            acc_denials.extend(_sibling_mismatch(view, pins, cores, groups))
+    if view.nested and "accurate_topology" not in view.vouched:
+        acc_denials.append(_nested_unvouched("accurate_topology", "accurate_topology"))
+    acc_granted = not acc_denials
+    if acc_granted:
+        acc_reasons = [_grant_topology(n, topology)]
+        if view.nested:
+            acc_reasons.append(_NESTED_VOUCHED["accurate_topology"])
+    else:
+        acc_reasons = acc_denials
+
+    # -- dedicated ---------------------------------------------------------
+    if pins_ok and usage.foreign_on_own_pin.isdisjoint(pins):
+        ded_denials = []
+    elif pins_ok:
+        ded_denials = _foreign_on_pins(ctx, guest)
+    else:
+        ded_denials = list(pin_denials)
+    if view.nested and "dedicated" not in view.vouched:
+        ded_denials.append(_nested_unvouched("dedicated", "dedicated"))
+    if ded_denials:
+        ded = _result(False, ded_denials)
+    else:
+        ded_reasons = [_grant_pins(n)]
+        if view.nested:
+            ded_reasons.append(_NESTED_VOUCHED["dedicated"])
+        ded = _result(True, ded_reasons)
+
+    # -- no_smt, no_nonarch_core_sharing -----------------------------------
+    no_smt_granted, no_smt_reasons = ctx.no_smt
+    if no_smt_granted:
+        nn = _result(True, list(no_smt_reasons))
+    else:
+        nn_denials = []
+        if not acc_granted:
+            nn_denials.append(
+                _reason(
+                    "needs_accurate_topology",
+                    "no_smt is denied (%s) and accurate_topology is denied (%s)"
+                    % (_codes(no_smt_reasons), _codes(acc_denials)),
+                )
+            )
+        if ctx.offline_reason is not None:
+            nn_denials.append(ctx.offline_reason)
+        if cores is not None and view.smt_cores:
+            nn_denials.extend(_sibling_sharing(ctx, guest, cores))
+        if not ctx.nn_nested_ok:
+            nn_denials.append(
+                _nested_unvouched("no_nonarch_core_sharing", "no_smt, or accurate_topology and no_nonarch_core_sharing")
+            )
+        if nn_denials:
+            nn = _result(False, nn_denials)
+        else:
+            nn_reasons = [acc_reasons[0], _grant_cores(n)]
+            if view.nested:
+                nn_reasons.append(
+                    _nested_vouched("no_smt" if "no_smt" in view.vouched else "accurate_topology and no_nonarch_core_sharing")
+                )
+            nn = _result(True, nn_reasons)
+
+    out = {
+        "no_smt": _result(no_smt_granted, list(no_smt_reasons)),
+        "accurate_topology": _result(acc_granted, acc_reasons),
+        "no_nonarch_core_sharing": nn,
+        "dedicated": ded,
+    }
+    if policy.withhold:
+        for statement in policy.withhold:
+            out[statement] = _result(
+                False, [_reason("withheld_by_policy", "the policy withholds %s on every guest" % statement)]
+            )
+    return out
+
+
+def _codes(reasons: Sequence[Reason]) -> str:
+    seen = []
+    for reason in reasons:
+        if reason["code"] not in seen:
+            seen.append(reason["code"])
+    return ", ".join(seen)
+
+
+def _pin_shared(pins: Sequence[int]) -> List[Reason]:
+    by_cpu: Dict[int, List[int]] = {}
+    for vcpu, cpu in enumerate(pins):
+        by_cpu.setdefault(cpu, []).append(vcpu)
+    return _capped(
+        "pin_shared",
+        (
+            "vCPUs %s are all pinned to CPU %d" % (", ".join(map(str, vcpus)), cpu)
+            for cpu, vcpus in sorted(by_cpu.items())
+            if len(vcpus) > 1
+        ),
+        "shared pCPUs",
+    )
+
+
+def _sibling_mismatch(view: HostView, pins: Sequence[int], cores: Sequence[int], groups: Sequence[int]) -> List[Reason]:
+    """Say which vCPUs break "siblings in the guest exactly when siblings on the host"."""
+    cores_of_group: Dict[int, List[int]] = {}
+    groups_of_core: Dict[int, List[int]] = {}
+    for vcpu, (group, core) in enumerate(zip(groups, cores)):
+        cores_of_group.setdefault(group, []).append(vcpu)
+        groups_of_core.setdefault(core, []).append(vcpu)
+    split = []
+    for vcpus in cores_of_group.values():
+        if len({cores[v] for v in vcpus}) > 1:
+            split.append(
+                "vCPUs %s are shown as SMT siblings of one core, but run on different physical cores: %s"
+                % (
+                    ", ".join(map(str, vcpus)),
+                    ", ".join("CPU %d on %s" % (pins[v], _core_label(view, cores[v])) for v in vcpus),
+                )
+            )
+    hidden = []
+    for core, vcpus in groups_of_core.items():
+        if len({groups[v] for v in vcpus}) > 1:
+            hidden.append(
+                "vCPUs %s are shown on different cores, but run on one physical core, %s (CPUs %s)"
+                % (", ".join(map(str, vcpus)), _core_label(view, core), _cpus(pins[v] for v in vcpus))
+            )
+    return _capped("split_siblings", split, "sibling groups") + _capped("hidden_siblings", hidden, "physical cores")
+
+
+def _sibling_sharing(ctx: _HostContext, guest: Guest, cores: Sequence[int]) -> List[Reason]:
+    """Co-residency: a foreign user on a thread B of a core where another thread is one of our vCPUs.
+
+    A foreign user on the very thread a lone vCPU runs on only time-shares it
+    and is allowed here (dedicated is what forbids it); anywhere else in the
+    core it runs beside a vCPU at the same time.
+    """
+    usage = ctx.usage
+    pins = guest.pins
+    pinset = set(pins)
+    used = usage.used
+    foreign_on_own = usage.foreign_on_own_pin
+    clashes = []  # (cpu A: our vCPU's pCPU, core, cpu B: has a foreign user)
+    for core in sorted(set(cores)):
+        threads = ctx.view.cores[core]
+        if len(threads) == 1:
+            continue
+        foreign = [cpu for cpu in threads if (cpu in foreign_on_own if cpu in pinset else cpu in used)]
+        if not foreign:
+            continue
+        mine = [cpu for cpu in threads if cpu in pinset]
+        for cpu_b in foreign:
+            for cpu_a in mine:
+                if cpu_a != cpu_b:
+                    clashes.append((cpu_a, core, cpu_b))
+    if not clashes:
+        return []
+    vcpu_of = {cpu: vcpu for vcpu, cpu in enumerate(pins)}
+
+    def sentence(clash):
+        cpu_a, core, cpu_b = clash
+        users = _users_of(ctx, guest, cpu_b)
+        verb = "uses" if len(users) == 1 else "use"
+        if cpu_b in pinset:
+            return "vCPU %d on CPU %d shares %s with CPU %d (vCPU %d of this guest), which %s also %s" % (
+                vcpu_of[cpu_a], cpu_a, _core_label(ctx.view, core), cpu_b, vcpu_of[cpu_b], _and(users), verb)
+        return "vCPU %d on CPU %d shares %s with CPU %d, which %s %s" % (
+            vcpu_of[cpu_a], cpu_a, _core_label(ctx.view, core), cpu_b, _and(users), verb)
+
+    return _capped("sibling_shared", clashes, "shared siblings", sentence)
+
+
+def _foreign_on_pins(ctx: _HostContext, guest: Guest) -> List[Reason]:
+    """Name every kind of foreign user found on the guest's own pCPUs (dedicated's denials)."""
+    usage = ctx.usage
+    who = _who(ctx)
+    emulator = set(guest.emulator)
+    hits: Dict[str, List[Tuple[int, int]]] = {
+        "housekeeping_on_pin": [],
+        "emulator_on_pin": [],
+        "iothread_on_pin": [],
+        "guest_on_pin": [],
+    }
+    for vcpu, cpu in enumerate(guest.pins):
+        if cpu not in usage.foreign_on_own_pin:
+            continue
+        if cpu in usage.housekeeping:
+            hits["housekeeping_on_pin"].append((vcpu, cpu))
+        if cpu in emulator:
+            hits["emulator_on_pin"].append((vcpu, cpu))
+        if any(cpu in cpus for cpus in guest.iothreads):
+            hits["iothread_on_pin"].append((vcpu, cpu))
+        if any(name != guest.name for name in who.get(cpu, ())):
+            hits["guest_on_pin"].append((vcpu, cpu))
+    sentences = {
+        "housekeeping_on_pin": lambda hit: "vCPU %d's CPU %d is a housekeeping CPU: host tasks may run there (%s)"
+        % (hit + (_housekeeping_source(ctx.placement),)),
+        "emulator_on_pin": lambda hit: "vCPU %d's CPU %d is in this guest's emulator pin set (%s)%s"
+        % (hit + (_cpus(guest.emulator), _emulator_default_note(guest))),
+        "iothread_on_pin": lambda hit: "vCPU %d's CPU %d is in the pin set of this guest's iothread %s"
+        % (hit + (", ".join(str(i) for i, cpus in enumerate(guest.iothreads) if hit[1] in cpus),)),
+        "guest_on_pin": lambda hit: "vCPU %d's CPU %d is also used by %s"
+        % (hit + (_and([u for u in _guest_users(ctx, guest, hit[1]) if not u.startswith("this guest")]),)),
+    }
+    out = []
+    for code, found in hits.items():
+        out.extend(_capped(code, found, "vCPUs", sentences[code]))
+    return out
+
+
+def _who(ctx: _HostContext) -> Dict[int, Dict[str, List[Tuple[str, int]]]]:
+    """CPU -> guest -> its roles there ("vcpu", id | "emulator", 0 | "iothread", index).
+
+    Built once per host, and only when a sentence needs names: deciding does
+    not need it, explaining a denial does.
+    """
+    cached = ctx.cache.get("who")
+    if cached is not None:
+        return cached
+    who: Dict[int, Dict[str, List[Tuple[str, int]]]] = {}
+    for guest in ctx.placement.guests:
+        for vcpu, cpus in enumerate(guest.cpusets):
+            for cpu in cpus:
+                who.setdefault(cpu, {}).setdefault(guest.name, []).append(("vcpu", vcpu))
+        for cpu in guest.emulator:
+            who.setdefault(cpu, {}).setdefault(guest.name, []).append(("emulator", 0))
+        for index, cpus in enumerate(guest.iothreads):
+            for cpu in cpus:
+                who.setdefault(cpu, {}).setdefault(guest.name, []).append(("iothread", index))
+    ctx.cache["who"] = who
+    return who
+
+
+def _users_of(ctx: _HostContext, guest: Guest, cpu: int) -> List[str]:
+    """Who else may run on ``cpu``, in words, for sentences."""
+    users = []
+    if cpu in ctx.usage.housekeeping:
+        users.append("host tasks (%s)" % _housekeeping_source(ctx.placement))
+    users.extend(_guest_users(ctx, guest, cpu))
+    return users
+
+
+def _guest_users(ctx: _HostContext, guest: Guest, cpu: int) -> List[str]:
+    users = []
+    for name, roles in sorted(_who(ctx).get(cpu, {}).items(), key=lambda item: item[0] != guest.name):
+        vcpus = [index for role, index in roles if role == "vcpu"]
+        iothreads = [index for role, index in roles if role == "iothread"]
+        emulator = any(role == "emulator" for role, _ in roles)
+        if name == guest.name:
+            if emulator:
+                users.append("this guest's emulator" + _emulator_default_note(guest))
+            users.extend("this guest's iothread %d" % i for i in iothreads)
+            continue
+        if vcpus:
+            users.append("guest %s (vCPU%s %s)" % (name, "s" if len(vcpus) > 1 else "", _cpus(vcpus)))
+        if emulator:
+            users.append("guest %s's emulator" % name)
+        users.extend("guest %s's iothread %d" % (name, i) for i in iothreads)
+    return users
+
+
+def _emulator_default_note(guest: Guest) -> str:
+    if guest.emulator_default:
+        return " (no emulator pin: libvirt runs it where the vCPUs may run)"
+    return ""
+
+
+def _housekeeping_source(placement: Placement) -> str:
+    if placement.housekeeping is None:
+        return "housekeeping set unknown, so every CPU counts as one"
+    return "housekeeping from %s" % (placement.housekeeping_source or "the placement")
+
+
+def _core_label(view: HostView, index: int) -> str:
+    raw = view.raw_cores[index]
+    core = raw.get("core") if isinstance(raw, Mapping) else None
+    package = raw.get("package") if isinstance(raw, Mapping) else None
+    if type(core) is not int:
+        return "the core of CPUs %s" % _cpus(view.cores[index])
+    if type(package) is int and len({c.get("package") for c in view.raw_cores if isinstance(c, Mapping)}) > 1:
+        return "core %d of package %d" % (core, package)
+    return "core %d" % core
+
+
+# --------------------------------------------------------------------------
+# Public API
+# --------------------------------------------------------------------------
+
+
+def _denied_all(reason: Reason) -> Dict[str, Dict[str, Any]]:
+    return {statement: _result(False, [reason]) for statement in STATEMENTS}
+
+
+def decide_host(
+    facts: Any,
+    placement: Any,
+    policy: Optional[Policy] = None,
+    host: Optional[str] = None,
+    guests: Optional[Iterable[str]] = None,
+) -> Dict[str, Statements]:
+    """Decide the four statements for the guests of one host.
+
+    Returns ``{guest name: {no_smt: {granted, reasons}, accurate_topology:
+    ..., no_nonarch_core_sharing: ..., dedicated: ..., host,
+    facts_collected_at}}`` for every guest in the placement (or only those
+    named in ``guests``). ``facts`` may be None (every statement denied,
+    ``no_facts``) or invalid (denied, ``facts_invalid``); a malformed
+    placement raises PlacementError, because it is a document to fix, not a
+    state of the world.
+    """
+    policy = policy or _DEFAULT_POLICY
+    wanted = None if guests is None else set(guests)
+    view = None
+    problem = None
+    if facts is None:
+        problem = _reason("no_facts", "no SMT facts for host %s" % (host or "(unnamed)"))
+    else:
+        try:
+            view = _read_facts(facts)
+        except _FactsProblem as err:
+            problem = _reason("facts_invalid", "the SMT facts of host %s are invalid: %s" % (host or "(unnamed)", err))
+    parsed = _parse_placement(placement, view.present if view is not None else None, host)
+    collected_at = view.collected_at if view is not None else (
+        facts.get("collected_at") if isinstance(facts, Mapping) else None
+    )
+    results: Dict[str, Statements] = {}
+    if view is None:
+        for guest in parsed.guests:
+            if wanted is None or guest.name in wanted:
+                out = _denied_all(problem)
+                out["host"] = host
+                out["facts_collected_at"] = collected_at
+                results[guest.name] = out
+        return results
+    ctx = _host_context(view, parsed)
+    for guest in parsed.guests:
+        if wanted is None or guest.name in wanted:
+            out = _decide_guest(ctx, guest, policy)
+            out["host"] = host
+            out["facts_collected_at"] = collected_at
+            results[guest.name] = out
+    return results
+
+
+def decide_domains(
+    members: Mapping[str, Tuple[Any, Any]],
+    domains: Mapping[str, Sequence[str]],
+    current_host: str,
+    policy: Optional[Policy] = None,
+) -> Dict[str, Statements]:
+    """Decide guests of ``current_host`` across their migration domains.
+
+    ``members`` maps each host name to ``(facts, placement)`` (either may be
+    None); ``domains`` maps each guest to decide to the hosts it may be
+    live-migrated to (the current host is always included). Each host is
+    prepared once, however many guests it serves. A statement is granted
+    only if every host grants it for the guest's placement there.
+    """
+    policy = policy or _DEFAULT_POLICY
+    needed: Dict[str, set] = {}
+    for guest, hosts in domains.items():
+        for name in _domain_hosts(hosts, current_host):
+            needed.setdefault(name, set()).add(guest)
+    per_host: Dict[str, Dict[str, Statements]] = {}
+    for name, guests in needed.items():
+        facts, placement = members.get(name, (None, None))
+        if placement is None:
+            per_host[name] = {}
+            continue
+        per_host[name] = decide_host(facts, placement, policy, host=name, guests=guests)
+    current_facts = members.get(current_host, (None, None))[0]
+    collected_at = current_facts.get("collected_at") if isinstance(current_facts, Mapping) else None
+    return {
+        guest: _combine(guest, _domain_hosts(hosts, current_host), current_host, per_host, members, collected_at)
+        for guest, hosts in domains.items()
+    }
+
+
+def decide_domain(
+    members: Mapping[str, Tuple[Any, Any]],
+    guest: str,
+    current_host: str,
+    policy: Optional[Policy] = None,
+) -> Statements:
+    """Decide one guest across its migration domain: every host in ``members``."""
+    return decide_domains(members, {guest: list(members)}, current_host, policy)[guest]
+
+
+def _domain_hosts(hosts: Iterable[str], current_host: str) -> List[str]:
+    """The current host first, then the peers in a stable order, each once."""
+    return [current_host] + sorted(set(hosts) - {current_host})
+
+
+def _combine(
+    guest: str,
+    hosts: List[str],
+    current_host: str,
+    per_host: Mapping[str, Mapping[str, Statements]],
+    members: Mapping[str, Tuple[Any, Any]],
+    collected_at: Any,
+) -> Statements:
+    decided: Dict[str, Statements] = {}
+    for name in hosts:
+        facts, placement = members.get(name, (None, None))
+        statements = per_host.get(name, {}).get(guest)
+        if facts is None:
+            statements = _denied_all(_reason("no_facts", "host %s has no SMT facts" % name))
+        elif statements is None:
+            statements = _denied_all(_reason("no_placement", "host %s has no placement for guest %s" % (name, guest)))
+        decided[name] = statements
+    out: Statements = {}
+    peers = hosts[1:]
+    for statement in STATEMENTS:
+        granted = all(decided[name][statement]["granted"] for name in hosts)
+        if granted:
+            reasons = [_with_host(reason, current_host) for reason in decided[current_host][statement]["reasons"]]
+            if peers:
+                reasons.append(
+                    dict(
+                        _reason(
+                            "migration_domain_grants",
+                            "granted on every host of the migration domain: %s" % ", ".join(hosts),
+                        ),
+                        host=current_host,
+                    )
+                )
+        else:
+            reasons = []
+            for name in hosts:
+                result = decided[name][statement]
+                if result["granted"]:
+                    continue
+                if name != current_host:
+                    reasons.append(
+                        dict(
+                            _reason(
+                                "migration_peer_denies",
+                                "host %s, to which guest %s may migrate, denies %s (%s)"
+                                % (name, guest, statement, _codes(result["reasons"])),
+                            ),
+                            host=name,
+                        )
+                    )
+                reasons.extend(_with_host(reason, name) for reason in result["reasons"])
+        out[statement] = {"granted": granted, "reasons": reasons}
+    out["host"] = current_host
+    out["facts_collected_at"] = collected_at
+    out["migration_domain"] = list(hosts)
+    return out
+
+
+def _with_host(reason: Reason, host: str) -> Reason:
+    return dict(reason, host=host)
+
+
+# --------------------------------------------------------------------------
+# Small formatting helpers
+# --------------------------------------------------------------------------
+
+
+def _cpus(cpus: Iterable[int]) -> str:
+    """Kernel-style cpulist ('0-3,8') for sentences."""
+    ordered = sorted(set(cpus))
+    if not ordered:
+        return "(none)"
+    parts = []
+    start = prev = ordered[0]
+    for cpu in ordered[1:]:
+        if cpu == prev + 1:
+            prev = cpu
+            continue
+        parts.append(str(start) if start == prev else "%d-%d" % (start, prev))
+        start = prev = cpu
+    parts.append(str(start) if start == prev else "%d-%d" % (start, prev))
+    return ",".join(parts)
+
+
+def _and(items: Sequence[str]) -> str:
+    if len(items) <= 1:
+        return "".join(items)
+    return ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def _show(value: Any, limit: int = 80) -> str:
+    text = repr(value)
+    if len(text) > limit:
+        text = text[: limit - 3] + "..."
+    return text
