@@ -39,6 +39,21 @@ class FactsError(HvfleetError):
         )
 
 
+class PlanError(HvfleetError, ValueError):
+    """Planner input that cannot be planned from: names the field, what it held and what was expected.
+
+    Input mistakes (a typo in a policy, a CPU the host does not have) stop the
+    whole plan: a plan built around a guessed value would pin real guests.
+    Guests that merely do not fit are not errors; the plan reports them.
+    """
+
+    def __init__(self, where, value, expected):
+        self.where = where
+        self.value = value
+        self.expected = expected
+        super().__init__("%s: got %r, expected %s" % (where, _shorten(value), expected))
+
+
 def _shorten(value, limit=120):
     if isinstance(value, str) and len(value) > limit:
         return value[:limit] + "..."
