@@ -1,0 +1,28 @@
+# Developer and CI entry points; the work is done by the scripts in hack/.
+# See docs/development.md.
+.DEFAULT_GOAL := help
+.PHONY: help setup test units sanity lint molecule demo
+
+help: ## list the targets
+	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{ printf "  make %-9s %s\n", $$1, $$2 }'
+
+setup: ## install Debian packages and the pinned .venv (fast when already done)
+	@bash hack/setup.sh
+
+test: ## everything CI runs: setup, sanity, units, lint, molecule; stops at the first failure
+	@bash hack/test.sh
+
+units: setup ## unit tests (pytest over tests/unit)
+	@bash hack/units.sh
+
+sanity: setup ## ansible-test sanity on a temp copy; compile+import on Python 3.9-3.13
+	@bash hack/sanity.sh
+
+lint: setup ## yamllint, ansible-lint (production), changelog fragments, shellcheck
+	@bash hack/lint.sh
+
+molecule: setup ## every Molecule scenario under extensions/molecule/
+	@bash hack/molecule.sh
+
+demo: setup ## the end-to-end demo
+	@bash hack/demo.sh
