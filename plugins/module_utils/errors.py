@@ -58,3 +58,34 @@ def _shorten(value, limit=120):
     if isinstance(value, str) and len(value) > limit:
         return value[:limit] + "..."
     return value
+
+
+class RenderError(HvfleetError):
+    """A renderer refused: a statement it was asked to emit is not granted, or the
+    input cannot be expressed for the target (version, topology, malformed data).
+
+    ``statement`` and ``reasons`` (tuples of ``(code, message)``) are set for
+    refusals, so a caller can report the engine's own reasons; the message
+    always names what was asked and why it cannot be given.
+    """
+
+    def __init__(self, message, statement=None, reasons=()):
+        self.statement = statement
+        self.reasons = tuple(reasons)
+        super().__init__(message)
+
+
+class DocumentError(HvfleetError):
+    """A statement document (fw_cfg file, SMBIOS OEM string) could not be read.
+
+    A guest treats this exactly like "nothing granted": a document it cannot
+    read promises nothing.
+    """
+
+    def __init__(self, source, value, expected):
+        self.source = source
+        self.value = value
+        self.expected = expected
+        super().__init__(
+            "%s: read %r, expected %s" % (source, _shorten(value), expected)
+        )
