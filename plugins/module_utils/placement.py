@@ -1649,7 +1649,7 @@ def _optional_ids(where: str, value: Any) -> Optional[FrozenSet[int]]:
         try:
             return frozenset(parse_cpulist(value))
         except CpulistError as err:
-            raise PlanError(where, value, str(err)) from None
+            raise PlanError(where, value, err.expected) from None
     if not isinstance(value, (list, tuple)):
         raise PlanError(where, value, "a list of CPU ids")
     for cpu in value:
@@ -1669,7 +1669,7 @@ def _cpus_of(where: str, value: Any, host: Host, allow_empty: bool = False, kern
         try:
             cpus = frozenset(parse_cpulist(text, host.nr_cpus) if kernel else parse_libvirt_cpuset(text))
         except CpulistError as err:
-            raise PlanError(where, value, str(err)) from None
+            raise PlanError(where, value, err.expected) from None
     elif isinstance(value, (list, tuple)):
         for cpu in value:
             if isinstance(cpu, bool) or not isinstance(cpu, int) or cpu < 0:
