@@ -582,6 +582,11 @@ def cpuid_table(settings: CpuidSettings) -> Tuple[CpuidBits, ...]:
     SDM says package), checked against real QEMU by the cpuid_kvm tests.
     """
     rows = list(_hypervisor_rows(settings)) + list(_topology_rows(settings.topology))
+    if settings.needs_topoext:
+        rows.append(CpuidBits(0x80000001, None, "ecx", 22, 22, 1,
+                              "TOPOEXT: QEMU does not turn it on for -cpu host by itself, and "
+                              "without it an AMD guest sees no sibling threads", "topology",
+                              "AuthenticAMD"))
     if settings.vendor is not None:
         rows = [row for row in rows if row.vendor in (None, settings.vendor)]
     return tuple(rows)

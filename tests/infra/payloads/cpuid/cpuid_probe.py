@@ -1,0 +1,518 @@
+#!/usr/bin/env python3
+"""Boot the CPUID payload in real QEMU with the rendered arguments and check what it read.
+
+The renderers claim that a granted ``dedicated`` sets 0x40000001 EDX bit 0
+and that nothing else moves; this runs QEMU (``-accel kvm``) with exactly the
+arguments ``cpuid.qemu_arguments`` produced, reads the leaves the payload
+prints on COM1, and compares them with ``cpuid.cpuid_table`` and with a
+baseline boot. QMP (``qom-get`` on vCPU 0) shows which properties QEMU really
+applied, which is the only evidence available for Hyper-V bits on hosts whose
+KVM lacks ``KVM_CAP_HYPERV``.
+
+Used by tests/unit/plugins/module_utils/test_cpuid_kvm.py (fast: a 64 KiB
+loader instead of SeaBIOS) and by the Molecule scenario ``cpuid_kvm``
+(SeaBIOS boots the same sector from a disk image), so both check the same
+things. CLI::
+
+    cpuid_probe.py run --workdir DIR [--firmware seabios|loader] [--output FILE]
+
+prints (or writes) a JSON report; exit status 0 only when every check passed.
+"""
+
+import argparse
+import json
+import os
+import re
+import select
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO_ROOT = os.path.abspath(os.path.join(HERE, "..", "..", "..", ".."))
+sys.path.insert(0, HERE)
+import cpuid_payload  # noqa: E402
+
+sys.path.pop(0)
+
+QEMU = "qemu-system-x86_64"
+KVM_DEVICE = "/dev/kvm"
+#: This machine's nested KVM rejects the host's arch-capabilities MSR (TOOLING.md).
+HOST_QUIRK_FLAGS = ("-arch-capabilities",)
+BOOT_TIMEOUT = {"loader": 30, "seabios": 120}
+CPU_PROPERTIES = ("kvm-hint-dedicated", "hv-relaxed", "hv-no-nonarch-coresharing", "topoext")
+LINE = re.compile(r"^C ([0-9A-F]{8}) ([0-9A-F]{8}) ([0-9A-F]{8}) ([0-9A-F]{8}) "
+                  r"([0-9A-F]{8}) ([0-9A-F]{8})$")
+REGISTERS = ("eax", "ebx", "ecx", "edx")
+#: Leaf 0 spells the vendor in EBX, EDX, ECX order.
+VENDOR_NAMES = {(0x68747541, 0x69746E65, 0x444D4163): "AuthenticAMD",
+                (0x756E6547, 0x49656E69, 0x6C65746E): "GenuineIntel"}
+
+
+class ProbeError(Exception):
+    """The probe could not run at all: missing QEMU or KVM, a guest that did not finish."""
+
+
+def cpuid_module():
+    """Import the renderers as Ansible would, from this checkout."""
+    try:
+        from ansible_collections.hvfleet.smt.plugins.module_utils import cpuid
+        return cpuid
+    except ImportError:
+        pass
+    root = os.path.join(REPO_ROOT, ".cache", "collections")
+    link = os.path.join(root, "ansible_collections", "hvfleet", "smt")
+    if not os.path.islink(link):
+        os.makedirs(os.path.dirname(link), exist_ok=True)
+        if not os.path.lexists(link):
+            os.symlink(REPO_ROOT, link)
+    sys.path.insert(0, root)
+    from ansible_collections.hvfleet.smt.plugins.module_utils import cpuid
+    return cpuid
+
+
+# --------------------------------------------------------------------------
+# Environment
+# --------------------------------------------------------------------------
+
+def require_qemu_and_kvm():
+    """Return the QEMU binary; raise with what to install or fix when it cannot run KVM."""
+    binary = shutil.which(QEMU)
+    if binary is None:
+        raise ProbeError("%s not found on PATH: install the Debian package qemu-system-x86 "
+                         "(hack/apt-packages.txt); the CPUID proof needs real QEMU" % QEMU)
+    if not os.path.exists(KVM_DEVICE):
+        raise ProbeError("%s does not exist: this machine has no KVM (load kvm_intel/kvm_amd, "
+                         "or run on a host with nested virtualisation); the CPUID proof needs "
+                         "-accel kvm because TCG drops kvm-hint-dedicated" % KVM_DEVICE)
+    if not os.access(KVM_DEVICE, os.R_OK | os.W_OK):
+        raise ProbeError("%s is not readable and writable by uid %d: add the user to group kvm"
+                         % (KVM_DEVICE, os.getuid()))
+    return binary
+
+
+def qemu_version(binary):
+    output = subprocess.run([binary, "--version"], capture_output=True, text=True,
+                            timeout=30, check=True).stdout
+    match = re.search(r"version (\d+\.\d+(?:\.\d+)?)", output)
+    if not match:
+        raise ProbeError("cannot read the QEMU version from %r" % output[:200])
+    return match.group(1)
+
+
+def write_images(workdir):
+    """The boot sector as a disk image (SeaBIOS) and inside a 64 KiB loader (no firmware)."""
+    disk = os.path.join(workdir, "cpuid-bootsector.img")
+    loader = os.path.join(workdir, "cpuid-loader.bin")
+    cpuid_payload.write_image(disk)
+    cpuid_payload.write_image(loader, firmware=True)
+    return {"seabios": disk, "loader": loader}
+
+
+# --------------------------------------------------------------------------
+# One boot
+# --------------------------------------------------------------------------
+
+class Qmp:
+    """Line-oriented QMP over the child's stdio, with a deadline on every read."""
+
+    def __init__(self, process, deadline):
+        self.process = process
+        self.deadline = deadline
+        self.buffer = b""
+
+    def _line(self):
+        while b"\n" not in self.buffer:
+            remaining = self.deadline - time.monotonic()
+            if remaining <= 0:
+                raise ProbeError("QMP: no answer from QEMU before the deadline")
+            ready, _, _ = select.select([self.process.stdout], [], [], remaining)
+            if ready:
+                chunk = os.read(self.process.stdout.fileno(), 65536)
+                if not chunk:
+                    raise ProbeError("QMP: QEMU closed its monitor (exit status %s)"
+                                     % self.process.poll())
+                self.buffer += chunk
+        line, self.buffer = self.buffer.split(b"\n", 1)
+        return json.loads(line)
+
+    def greet(self):
+        self._line()
+        return self.command("qmp_capabilities")
+
+    def command(self, name, **arguments):
+        message = {"execute": name}
+        if arguments:
+            message["arguments"] = arguments
+        self.process.stdin.write((json.dumps(message) + "\n").encode())
+        self.process.stdin.flush()
+        while True:
+            reply = self._line()
+            if "return" in reply:
+                return reply["return"]
+            if "error" in reply:
+                return {"error": reply["error"].get("desc", str(reply["error"]))}
+
+
+def boot(binary, image, firmware, accel, arguments, workdir, name):
+    """Run one guest to its isa-debug-exit; return the leaves, CPU properties and stderr."""
+    serial = os.path.join(workdir, "%s.serial" % name)
+    if os.path.exists(serial):
+        os.unlink(serial)
+    command = [binary, "-accel", accel, "-machine", "pc", "-m", "16", "-nodefaults",
+               "-display", "none", "-no-reboot", "-S", "-qmp", "stdio",
+               "-serial", "file:%s" % serial,
+               "-device", "isa-debug-exit,iobase=0x%x,iosize=0x04" % cpuid_payload.DEBUG_EXIT_PORT]
+    if firmware == "loader":
+        command += ["-bios", image]
+    else:
+        command += ["-boot", "menu=off", "-drive", "file=%s,format=raw,if=ide" % image]
+    command += list(arguments)
+    started = time.monotonic()
+    deadline = started + BOOT_TIMEOUT[firmware]
+    stderr_path = os.path.join(workdir, "%s.stderr" % name)
+    with open(stderr_path, "wb") as stderr:
+        process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                   stderr=stderr)
+        try:
+            properties = {}
+            qmp = Qmp(process, deadline)
+            try:
+                qmp.greet()
+                cpus = qmp.command("query-cpus-fast")
+                path = sorted(cpus, key=lambda cpu: cpu["cpu-index"])[0]["qom-path"]
+                for prop in CPU_PROPERTIES:
+                    properties[prop] = qmp.command("qom-get", path=path, property=prop)
+                qmp.command("cont")
+            except ProbeError:
+                if process.poll() is None:
+                    raise
+            status = process.wait(timeout=max(1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+            raise ProbeError("%s: QEMU did not exit within %ds: %s"
+                             % (name, BOOT_TIMEOUT[firmware], " ".join(command)))
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+            process.stdin.close()
+            process.stdout.close()
+    with open(stderr_path, encoding="utf-8", errors="replace") as handle:
+        stderr_text = handle.read()
+    output = ""
+    if os.path.exists(serial):
+        with open(serial, encoding="ascii", errors="replace") as handle:
+            output = handle.read()
+    return {
+        "name": name,
+        "command": command,
+        "exit_status": status,
+        "seconds": round(time.monotonic() - started, 2),
+        "stderr": stderr_text.strip(),
+        "properties": properties,
+        "leaves": parse_serial(output) if status == cpuid_payload.EXIT_STATUS else {},
+        "finished": status == cpuid_payload.EXIT_STATUS and output.rstrip().endswith("END"),
+    }
+
+
+def parse_serial(text):
+    """``{"LLLLLLLL/SS": {"eax": int, …}}`` from the payload's lines."""
+    leaves = {}
+    for line in text.splitlines():
+        match = LINE.match(line.strip())
+        if match:
+            leaf, subleaf, *values = (int(part, 16) for part in match.groups())
+            leaves[key(leaf, subleaf)] = dict(zip(REGISTERS, values))
+    return leaves
+
+
+def key(leaf, subleaf):
+    return "%08X/%02X" % (leaf, subleaf or 0)
+
+
+def vendor_of(leaves):
+    zero = leaves.get(key(0, 0))
+    if zero is None:
+        return None
+    return VENDOR_NAMES.get((zero["ebx"], zero["edx"], zero["ecx"]))
+
+
+# --------------------------------------------------------------------------
+# Comparisons
+# --------------------------------------------------------------------------
+
+def readable(row, leaves):
+    """Whether the guest can read the row's leaf at all (below its range's limit)."""
+    if row.leaf >= 0x40000000 and row.leaf < 0x80000000:
+        return key(row.leaf, row.subleaf) in leaves
+    limit = leaves.get(key(row.leaf & 0x80000000, 0), {}).get("eax", 0)
+    return row.leaf <= limit and key(row.leaf, row.subleaf) in leaves
+
+
+def compare_table(rows, leaves, causes):
+    """Rows with ``cause`` in ``causes`` that the guest read differently: [(row, read)].
+
+    Rows for the other vendor are skipped: their leaves exist but carry
+    whatever that vendor's guests ignore.
+    """
+    vendor = vendor_of(leaves)
+    mismatches = []
+    for row in rows:
+        if row.cause not in causes or row.vendor not in (None, vendor):
+            continue
+        if not readable(row, leaves):
+            mismatches.append((row, None))
+            continue
+        read = row.extract(leaves[key(row.leaf, row.subleaf)][row.register])
+        if read != row.value:
+            mismatches.append((row, read))
+    return mismatches
+
+
+def expected_difference(rows_a, rows_b):
+    """Per (leaf/sub, register): the bits the two tables say differ."""
+    values_b = {(key(r.leaf, r.subleaf), r.register, r.high, r.low): r.value for r in rows_b}
+    masks = {}
+    for row in rows_a:
+        slot = (key(row.leaf, row.subleaf), row.register, row.high, row.low)
+        if slot in values_b and values_b[slot] != row.value:
+            mask = ((values_b[slot] ^ row.value) << row.low) & row.mask
+            masks[(slot[0], slot[1])] = masks.get((slot[0], slot[1]), 0) | mask
+    return masks
+
+
+def measured_difference(leaves_a, leaves_b):
+    masks = {}
+    for slot in sorted(set(leaves_a) | set(leaves_b)):
+        for register in REGISTERS:
+            value_a = leaves_a.get(slot, {}).get(register)
+            value_b = leaves_b.get(slot, {}).get(register)
+            if value_a != value_b:
+                masks[(slot, register)] = (value_a or 0) ^ (value_b or 0)
+    return masks
+
+
+def describe(masks):
+    return {"%s %s" % slot: "0x%08X" % mask for slot, mask in sorted(masks.items())}
+
+
+# --------------------------------------------------------------------------
+# The cases
+# --------------------------------------------------------------------------
+
+GRANTED = {"granted": True, "reasons": []}
+
+
+def denied(code, message):
+    return {"granted": False, "reasons": [{"code": code, "message": message}]}
+
+
+def statements(**granted):
+    """Engine-shaped statements: the named ones granted, the rest denied with a reason."""
+    data = {}
+    for name in ("no_smt", "accurate_topology", "no_nonarch_core_sharing", "dedicated"):
+        data[name] = GRANTED if granted.get(name) else denied(
+            "test_denied", "denied by the cpuid_kvm test case")
+    return data
+
+
+#: Two cores, one thread each: every vendor shows it without TOPOEXT.
+FLAT = {"sockets": 1, "dies": 1, "cores": 2, "threads": 1}
+SMT = {"sockets": 1, "dies": 1, "cores": 2, "threads": 2}
+DIES = {"sockets": 1, "dies": 2, "cores": 3, "threads": 2}
+
+
+class Runner:
+    def __init__(self, workdir, firmware="loader"):
+        if firmware not in BOOT_TIMEOUT:
+            raise ProbeError("firmware: expected one of %s, got %r" % (", ".join(BOOT_TIMEOUT), firmware))
+        self.binary = require_qemu_and_kvm()
+        self.version = qemu_version(self.binary)
+        self.workdir = workdir
+        self.firmware = firmware
+        self.images = write_images(workdir)
+        self.cpuid = cpuid_module()
+        self.runs = {}
+
+    def settings(self, statement_data, topology, hyperv=False, vendor=None, request=None):
+        cpuid = self.cpuid
+        return cpuid.plan_cpuid(cpuid.statements_from_data(statement_data),
+                                cpuid.topology_from_data(topology),
+                                hyperv=hyperv, vendor=vendor, request=request)
+
+    def run(self, name, settings, accel="kvm", cpu_model="host", extra=HOST_QUIRK_FLAGS,
+            enforce=True):
+        arguments = self.cpuid.qemu_arguments(settings, self.version, cpu_model=cpu_model,
+                                              extra_cpu_flags=extra, enforce=enforce)
+        result = boot(self.binary, self.images[self.firmware], self.firmware, accel, arguments,
+                      self.workdir, name)
+        result["arguments"] = arguments
+        result["table"] = self.cpuid.cpuid_table(settings)
+        self.runs[name] = result
+        return result
+
+
+def run_all(workdir, firmware="loader"):
+    """Boot every case and return a JSON-able report with one verdict per check."""
+    runner = Runner(workdir, firmware)
+    cpuid = runner.cpuid
+    checks = []
+
+    def check(name, ok, detail):
+        checks.append({"name": name, "ok": bool(ok), "detail": detail})
+
+    def finished(result):
+        check("%s: guest ran to isa-debug-exit" % result["name"], result["finished"],
+              "exit status %s (want %d); stderr: %s"
+              % (result["exit_status"], cpuid_payload.EXIT_STATUS, result["stderr"] or "-"))
+        return result["finished"]
+
+    # Baseline and (a) dedicated granted, (b) dedicated denied: same topology.
+    baseline = runner.run("baseline", runner.settings(statements(), FLAT))
+    vendor = vendor_of(baseline["leaves"]) if finished(baseline) else None
+    check("baseline: CPU vendor recognised from leaf 0", vendor is not None,
+          "vendor %r (the table's vendor rows need GenuineIntel or AuthenticAMD)" % vendor)
+    granted = runner.run("dedicated_granted", runner.settings(
+        statements(dedicated=True, accurate_topology=True), FLAT, vendor=vendor))
+    refused = runner.run("dedicated_denied", runner.settings(
+        statements(accurate_topology=True, no_nonarch_core_sharing=True), FLAT, vendor=vendor))
+    if finished(granted) and finished(refused) and vendor:
+        for result, want in ((granted, 1), (refused, 0), (baseline, 0)):
+            edx = result["leaves"].get(key(0x40000001, 0), {}).get("edx")
+            check("%s: 0x40000001 EDX bit 0 (KVM_HINTS_REALTIME) is %d" % (result["name"], want),
+                  edx is not None and edx & 1 == want,
+                  "EDX=%s; -cpu %s" % ("missing" if edx is None else "0x%08X" % edx,
+                                       result["arguments"][3]))
+            check("%s: QEMU applied kvm-hint-dedicated=%s" % (result["name"], bool(want)),
+                  result["properties"].get("kvm-hint-dedicated") is bool(want),
+                  "qom-get: %r" % result["properties"].get("kvm-hint-dedicated"))
+            bad = compare_table(result["table"], result["leaves"], ("kvm", "dedicated", "topology"))
+            check("%s: every KVM and topology row of the CPUID table matches the guest"
+                  % result["name"], not bad, _mismatch_text(bad))
+        base_table = cpuid.cpuid_table(runner.settings(statements(), FLAT, vendor=vendor))
+        for result in (granted, refused):
+            want = expected_difference(result["table"], base_table)
+            got = measured_difference(result["leaves"], baseline["leaves"])
+            check("%s: bits changed against the baseline are exactly the table's"
+                  % result["name"], want == got,
+                  "table says %s, guest shows %s" % (describe(want), describe(got)))
+
+    # Hyper-V: no_nonarch_core_sharing granted to a guest that opted in.
+    hv = runner.run("nonarch_hyperv", runner.settings(
+        statements(no_nonarch_core_sharing=True, accurate_topology=True, dedicated=True),
+        FLAT, hyperv=True, vendor=vendor))
+    if finished(hv):
+        props = hv["properties"]
+        check("nonarch_hyperv: QEMU accepted and applied hv-no-nonarch-coresharing=on",
+              props.get("hv-no-nonarch-coresharing") == "on" and props.get("hv-relaxed") is True,
+              "qom-get: %r; -cpu %s" % (props, hv["arguments"][3]))
+        signature = hv["leaves"].get(key(0x40000000, 0), {})
+        readback = (signature.get("ebx"), signature.get("ecx"), signature.get("edx")) == \
+            cpuid.HYPERV_SIGNATURE
+        rows = [row.to_dict() for row in hv["table"]
+                if row.cause in ("hyperv", "no_nonarch_core_sharing")]
+        if readback:
+            bad = compare_table(hv["table"], hv["leaves"],
+                                ("hyperv", "no_nonarch_core_sharing", "dedicated"))
+            check("nonarch_hyperv: Hyper-V leaves read back and match the table", not bad,
+                  _mismatch_text(bad))
+        else:
+            check("nonarch_hyperv: Hyper-V leaves NOT readable on this host (KVM_CAP_HYPERV=0): "
+                  "QEMU accepted the property; the table says the guest would read "
+                  "0x40000004 EAX bit 18 = 1",
+                  any(r["leaf"] == "0x40000004" and r["bits"] == "18" and r["value"] == 1
+                      for r in rows),
+                  "QEMU builds Hyper-V leaves only when KVM has KVM_CAP_HYPERV; here "
+                  "0x40000000 still reads KVM's signature, so bit 18 cannot be read back. "
+                  "Table rows it would set: %s" % json.dumps(rows))
+        kvm_at = key(0x40000101 if readback else 0x40000001, 0)
+        edx = hv["leaves"].get(kvm_at, {}).get("edx")
+        check("nonarch_hyperv: KVM_HINTS_REALTIME set at %s EDX bit 0" % kvm_at.split("/")[0],
+              edx is not None and edx & 1 == 1, "EDX=%r" % edx)
+
+    # Topology with SMT. QEMU does not turn TOPOEXT on for -cpu host by itself, and
+    # without it an AMD guest sees no siblings: the renderer adds topoext=on with
+    # enforce, so QEMU either shows the threads or refuses to start.
+    smt = runner.run("smt", runner.settings(statements(accurate_topology=True), SMT, vendor=vendor))
+    if vendor == "AuthenticAMD" and smt["exit_status"] != cpuid_payload.EXIT_STATUS:
+        check("smt: QEMU refused loudly because this host cannot give TOPOEXT",
+              "topoext" in smt["stderr"], "stderr: %s" % smt["stderr"])
+    elif finished(smt):
+        if vendor == "AuthenticAMD":
+            ecx = smt["leaves"].get(key(0x80000001, 0), {}).get("ecx", 0)
+            base_ecx = baseline["leaves"].get(key(0x80000001, 0), {}).get("ecx", 0)
+            check("smt: the AMD guest sees TOPOEXT (0x80000001 ECX bit 22), so it reads its "
+                  "threads from 0x8000001E", ecx & (1 << 22),
+                  "with topoext=on: ECX=0x%08X; -cpu host alone (baseline): ECX=0x%08X"
+                  % (ecx, base_ecx))
+        bad = compare_table(smt["table"], smt["leaves"], ("topology",))
+        check("smt: topology rows match the guest (%s)" % smt["arguments"][1],
+              not bad, _mismatch_text(bad))
+
+    # Intel-vendor topology with dies (0x1F) under TCG: the same QEMU function builds it.
+    intel = runner.settings(statements(), DIES, vendor="GenuineIntel")
+    tcg = runner.run("intel_dies_tcg", intel, accel="tcg", cpu_model="max",
+                     extra=("vendor=GenuineIntel",), enforce=False)
+    if finished(tcg):
+        bad = compare_table(tcg["table"], tcg["leaves"], ("topology",))
+        check("intel_dies_tcg: topology rows incl. 0x1F match the guest (%s)" % tcg["arguments"][1],
+              not bad, _mismatch_text(bad))
+
+    for result in runner.runs.values():
+        result["table"] = [row.to_dict() for row in result["table"]]
+        result["leaves"] = {slot: {reg: "0x%08X" % value for reg, value in regs.items()}
+                            for slot, regs in result["leaves"].items()}
+    return {
+        "qemu_version": runner.version,
+        "firmware": firmware,
+        "vendor": vendor,
+        "hyperv_readable": any("Hyper-V leaves read back" in c["name"] for c in checks),
+        "runs": runner.runs,
+        "checks": checks,
+        "ok": all(c["ok"] for c in checks) and bool(checks),
+    }
+
+
+def _mismatch_text(mismatches):
+    if not mismatches:
+        return "all rows match"
+    return "; ".join("%s/%s %s[%d:%d]: table 0x%X, guest %s" % (
+        "0x%08X" % row.leaf, row.subleaf or 0, row.register, row.high, row.low, row.value,
+        "cannot read the leaf" if read is None else "0x%X" % read) for row, read in mismatches)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="boot every case and check it")
+    run.add_argument("--workdir", help="where images and serial logs go (default: a temp dir)")
+    run.add_argument("--firmware", choices=sorted(BOOT_TIMEOUT), default="loader")
+    run.add_argument("--output", help="write the JSON report here instead of stdout")
+    args = parser.parse_args(argv)
+    workdir = args.workdir or tempfile.mkdtemp(prefix="cpuid-probe-")
+    os.makedirs(workdir, exist_ok=True)
+    try:
+        report = run_all(workdir, args.firmware)
+    except ProbeError as exc:
+        print("cpuid_probe: %s" % exc, file=sys.stderr)
+        return 2
+    text = json.dumps(report, indent=2, sort_keys=True)
+    if args.output:
+        with open(args.output + ".tmp", "w", encoding="utf-8") as handle:
+            handle.write(text + "\n")
+        os.replace(args.output + ".tmp", args.output)
+    else:
+        print(text)
+    for item in report["checks"]:
+        print("%s %s" % ("PASS" if item["ok"] else "FAIL", item["name"]), file=sys.stderr)
+        if not item["ok"] or "NOT readable" in item["name"]:
+            print("     %s" % item["detail"], file=sys.stderr)
+    return 0 if report["ok"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
