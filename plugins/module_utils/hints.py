@@ -21,8 +21,11 @@ the paths that need them.
 
 from __future__ import annotations
 
+from collections import abc
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import chain
+from operator import itemgetter
 from typing import Any, Dict, FrozenSet, Iterable, List, Mapping, NamedTuple, Optional, Sequence, Tuple
 
 from ansible_collections.hvfleet.smt.plugins.module_utils.errors import HvfleetError
@@ -40,7 +43,9 @@ OFFLINE_CANNOT_RETURN = frozenset(("forceoff", "notsupported"))
 
 # At most this many reasons of one code per statement; the rest are counted in
 # one more reason, so a 256-vCPU floating guest does not produce 256 sentences.
-MAX_REASONS_PER_CODE = 8
+MAX_REASONS_PER_CODE = 4
+
+_SEQUENCE_TYPES = frozenset((list, tuple))
 
 Reason = Dict[str, str]
 Statements = Dict[str, Any]
@@ -100,12 +105,41 @@ class HostView:
     present: FrozenSet[int]
     offline: Tuple[int, ...]  # present CPUs that are not online
     core_of: Mapping[int, int]  # online CPU -> index into cores
-    cores: Tuple[Tuple[int, ...], ...]  # online threads per physical core
+    cores: Tuple[Sequence[int], ...]  # online threads per physical core
     smt_cores: bool  # some core has more than one online thread
     nested: bool
     vouched: FrozenSet[str]
     collected_at: Any
     raw_cores: Sequence[Any]  # the facts' core entries, for naming cores in sentences
+    memo: Dict[Any, Any]  # host-independent results shared by hosts of the same shape
+    labels: Dict[str, Any]  # memo for sentences only; never read by a decision
+
+
+class _Shape(NamedTuple):
+    """What hosts with the same CPUs, cores and online set share, checked once.
+
+    A fleet has few hardware models, so most hosts' facts equal an earlier
+    host's in everything the index is built from. Reuse needs full equality
+    of those lists plus the same type check as a fresh read, so a decision
+    never depends on which hosts were read before.
+    """
+
+    online_list: List[int]
+    present_list: List[int]
+    threads_lists: List[List[int]]
+    online: FrozenSet[int]
+    present: FrozenSet[int]
+    offline: Tuple[int, ...]
+    core_of: Dict[int, int]
+    cores: Tuple[Sequence[int], ...]
+    smt_cores: bool
+    memo: Dict[Any, Any]
+
+
+_SHAPES: Dict[Tuple[int, int, int], _Shape] = {}
+_SHAPES_MAX = 256
+_THREADS = itemgetter("threads")
+_INT_ONLY = frozenset((int,))
 
 
 class _FactsProblem(Exception):
@@ -127,48 +161,36 @@ def read_facts(facts: Any) -> HostView:
 
 
 def _read_facts(facts: Any) -> HostView:
-    if not isinstance(facts, Mapping):
+    if not _is_mapping(facts):
         raise _FactsProblem("facts: got %s, expected a mapping (docs/facts.md)" % _show(facts))
     smt = _field(facts, "smt", Mapping, "a mapping")
     control = _field(smt, "control", str, "a string such as 'on' or 'forceoff'", "smt.")
     cpus = _field(facts, "cpus", Mapping, "a mapping")
-    online = _cpu_list(cpus, "online")
-    present = _cpu_list(cpus, "present")
-    online_set = frozenset(online)
-    present_set = frozenset(present)
-    if not online_set:
-        raise _FactsProblem("cpus.online: got [], expected at least one online CPU")
-    if not online_set <= present_set:
-        raise _FactsProblem(
-            "cpus.online: CPUs %s are online but not in cpus.present" % _cpus(online_set - present_set)
-        )
-    raw_cores = _field(facts, "cores", (list, tuple), "a list of cores")
-    threads_lists = []
-    for index, core in enumerate(raw_cores):
-        threads = core.get("threads") if isinstance(core, Mapping) else None
-        if not isinstance(threads, (list, tuple)) or not threads:
-            raise _FactsProblem(
-                "cores[%d]: got %s, expected a mapping whose 'threads' is a non-empty list of CPU ids"
-                % (index, _show(core))
-            )
-        threads_lists.append(threads)
-    flat = [cpu for threads in threads_lists for cpu in threads]
-    if set(map(type, flat)) != {int}:
-        bad = next(cpu for cpu in flat if type(cpu) is not int)
-        raise _FactsProblem("cores[].threads: got %s, expected CPU ids (ints)" % _show(bad))
-    flat_set = set(flat)
-    if len(flat_set) != len(flat):
-        raise _FactsProblem("cores[].threads: a CPU is listed in more than one core")
-    if flat_set != online_set:
-        raise _FactsProblem(
-            "cores[].threads: the cores' threads (%s) differ from cpus.online (%s)"
-            % (_cpus(flat_set), _cpus(online_set))
-        )
-    cores = tuple(tuple(sorted(threads)) for threads in threads_lists)
-    core_of = {}
-    for index, threads in enumerate(cores):
-        for cpu in threads:
-            core_of[cpu] = index
+    online = cpus.get("online")
+    present = cpus.get("present")
+    raw_cores = facts.get("cores")
+    shape = None
+    key = None
+    if type(online) is list and type(present) is list and type(raw_cores) is list:
+        key = (len(online), len(present), len(raw_cores))
+        known = _SHAPES.get(key)
+        if known is not None and online == known.online_list and present == known.present_list:
+            try:
+                threads_lists = list(map(_THREADS, raw_cores))
+            except (TypeError, KeyError, AttributeError):
+                threads_lists = None
+            if (
+                threads_lists == known.threads_lists
+                and set(map(type, threads_lists)) <= {list}
+                and set(map(type, chain(online, present, chain.from_iterable(threads_lists)))) == _INT_ONLY
+            ):
+                shape = known
+    if shape is None:
+        shape = _read_shape(cpus, raw_cores)
+        if key is not None:
+            if len(_SHAPES) >= _SHAPES_MAX:
+                _SHAPES.clear()
+            _SHAPES[key] = shape
     hypervisor = _field(facts, "hypervisor", Mapping, "a mapping")
     nested = hypervisor.get("guest")
     if type(nested) is not bool:
@@ -176,7 +198,7 @@ def _read_facts(facts: Any) -> HostView:
     vouched_raw = hypervisor.get("vouched")
     if vouched_raw is None:
         vouched = frozenset()
-    elif isinstance(vouched_raw, Mapping):
+    elif _is_mapping(vouched_raw):
         for key, value in vouched_raw.items():
             if type(value) is not bool:
                 raise _FactsProblem(
@@ -189,21 +211,81 @@ def _read_facts(facts: Any) -> HostView:
         )
     return HostView(
         control=control,
-        online=online_set,
-        present=present_set,
-        offline=tuple(sorted(present_set - online_set)),
-        core_of=core_of,
-        cores=cores,
-        smt_cores=len(cores) != len(online_set),
+        online=shape.online,
+        present=shape.present,
+        offline=shape.offline,
+        core_of=shape.core_of,
+        cores=shape.cores,
+        smt_cores=shape.smt_cores,
         nested=nested,
         vouched=vouched,
         collected_at=facts.get("collected_at"),
         raw_cores=raw_cores,
+        memo=shape.memo,
+        labels={},
     )
+
+
+def _read_shape(cpus: Mapping, raw_cores: Any) -> _Shape:
+    """Check the CPU lists and cores, and index them (the part hosts can share)."""
+    online = _cpu_list(cpus, "online")
+    present = _cpu_list(cpus, "present")
+    online_set = frozenset(online)
+    present_set = frozenset(present)
+    if not online_set:
+        raise _FactsProblem("cpus.online: got [], expected at least one online CPU")
+    if not online_set <= present_set:
+        raise _FactsProblem(
+            "cpus.online: CPUs %s are online but not in cpus.present" % _cpus(online_set - present_set)
+        )
+    if not isinstance(raw_cores, (list, tuple)):
+        raise _FactsProblem("cores: got %s, expected a list of cores" % _show(raw_cores))
+    if set(map(type, raw_cores)) <= {dict}:
+        threads_lists = [core.get("threads") for core in raw_cores]
+    else:
+        threads_lists = [core.get("threads") if _is_mapping(core) else None for core in raw_cores]
+    if not set(map(type, threads_lists)) <= _SEQUENCE_TYPES or not all(threads_lists):
+        index = next(
+            i for i, threads in enumerate(threads_lists) if not isinstance(threads, (list, tuple)) or not threads
+        )
+        raise _FactsProblem(
+            "cores[%d]: got %s, expected a mapping whose 'threads' is a non-empty list of CPU ids"
+            % (index, _show(raw_cores[index]))
+        )
+    core_of = {cpu: index for index, threads in enumerate(threads_lists) for cpu in threads}
+    if set(map(type, core_of)) != {int}:
+        bad = next(cpu for cpu in core_of if type(cpu) is not int)
+        raise _FactsProblem("cores[].threads: got %s, expected CPU ids (ints)" % _show(bad))
+    if len(core_of) != sum(map(len, threads_lists)):
+        raise _FactsProblem("cores[].threads: a CPU is listed twice (in one core or in two)")
+    if core_of.keys() != online_set:
+        raise _FactsProblem(
+            "cores[].threads: the cores' threads (%s) differ from cpus.online (%s)"
+            % (_cpus(core_of), _cpus(online_set))
+        )
+    return _Shape(
+        online_list=list(online),
+        present_list=list(present),
+        threads_lists=[list(threads) for threads in threads_lists],
+        online=online_set,
+        present=present_set,
+        offline=tuple(sorted(present_set - online_set)),
+        core_of=core_of,
+        cores=tuple(threads_lists),
+        smt_cores=len(threads_lists) != len(online_set),
+        memo={},
+    )
+
+
+def _is_mapping(value: Any) -> bool:
+    """Mapping check that costs nothing for plain dicts (typing.Mapping's isinstance is slow)."""
+    return type(value) is dict or isinstance(value, abc.Mapping)
 
 
 def _field(parent: Mapping, key: str, kind: Any, expected: str, prefix: str = "") -> Any:
     value = parent.get(key)
+    if kind is Mapping:
+        kind = abc.Mapping
     if not isinstance(value, kind) or isinstance(value, bool):
         raise _FactsProblem("%s%s: got %s, expected %s" % (prefix, key, _show(value), expected))
     return value
@@ -244,12 +326,49 @@ class Guest(NamedTuple):
     """One guest's placement, checked."""
 
     name: str
-    cpusets: Tuple[Tuple[int, ...], ...]  # per vCPU id, the pCPUs it may run on
+    n: int  # vCPU count
+    cpusets: Optional[Tuple[Tuple[int, ...], ...]]  # per vCPU id, its pCPUs; None when ``pins`` says it all
     pins: Optional[Tuple[int, ...]]  # one pCPU per vCPU, when every vCPU has exactly one
     topology: Optional[Topology]  # None: not known
     emulator: Tuple[int, ...]
     emulator_default: bool  # no emulator pin given: libvirt runs it where the vCPUs run
     iothreads: Tuple[Tuple[int, ...], ...]
+    topology_info: Optional["_TopologyInfo"]  # derived from topology, shared by guests showing the same
+
+
+class _TopologyInfo(NamedTuple):
+    """An exposed topology with what every guest showing it needs, computed once."""
+
+    topology: Topology
+    product: int
+    threads: int
+    groups: Tuple[int, ...]  # sibling group of each vCPU as the guest numbers them: threads vary fastest
+    grant: Reason  # the topology_accurate sentence
+
+
+_TOPOLOGIES: Dict[Tuple[Any, ...], _TopologyInfo] = {}
+_TOPOLOGIES_MAX = 4096
+
+
+def _topology_info(topology: Topology) -> _TopologyInfo:
+    info = _TOPOLOGIES.get(topology)
+    if info is None:
+        product = topology.product
+        info = _TopologyInfo(
+            topology,
+            product,
+            topology.threads,
+            tuple(i // topology.threads for i in range(product)) if product <= 4096 else (),
+            _reason(
+                "topology_accurate",
+                "each of the %d vCPUs has its own online pCPU, and the exposed topology (%s) shows two vCPUs "
+                "as siblings exactly when their pCPUs share a physical core" % (product, topology),
+            ),
+        )
+        if len(_TOPOLOGIES) >= _TOPOLOGIES_MAX:
+            _TOPOLOGIES.clear()
+        _TOPOLOGIES[topology] = info
+    return info
 
 
 class Placement(NamedTuple):
@@ -287,7 +406,7 @@ def validate_placement(placement: Any, facts: Any = None, host: Optional[str] = 
 
 
 def _parse_placement(placement: Any, present: Optional[FrozenSet[int]], host: Optional[str]) -> Placement:
-    if not isinstance(placement, Mapping):
+    if not _is_mapping(placement):
         raise PlacementError(host, "placement", placement, "a mapping (docs/placement.md)")
     housekeeping_raw = placement.get("housekeeping")
     if housekeeping_raw is None:
@@ -332,82 +451,193 @@ def _cpu_set(value: Any, host: Optional[str], path: str, allow_empty: bool = Fal
     return tuple(value)
 
 
+_LIST_ONLY = frozenset((list,))
+_ONE = frozenset((1,))
+
+
 def _parse_guest(raw: Any, index: int, present: Optional[FrozenSet[int]], host: Optional[str]) -> Guest:
-    where = "guests[%d]" % index
-    if not isinstance(raw, Mapping):
-        raise PlacementError(host, where, raw, "a mapping describing one guest")
+    """The common shape, checked with a few C-level passes; anything else goes the careful way.
+
+    Both ways accept and reject exactly the same inputs and build the same
+    Guest; the careful one also says what is wrong.
+    """
+    if type(raw) is dict:
+        name = raw.get("name")
+        vcpus = raw.get("vcpus")
+        if (
+            type(name) is str
+            and name
+            and type(vcpus) is list
+            and vcpus
+            and set(map(type, vcpus)) == _LIST_ONLY
+            and set(map(len, vcpus)) == _ONE
+        ):
+            pins = tuple(map(_FIRST, vcpus))
+            if set(map(type, pins)) == _INT_ONLY and min(pins) >= 0 and (present is None or present.issuperset(pins)):
+                topology_raw = raw.get("topology")
+                info = None
+                if topology_raw is not None:
+                    if type(topology_raw) is dict:
+                        counts = (
+                            topology_raw.get("sockets"),
+                            topology_raw.get("dies", 1),
+                            topology_raw.get("clusters", 1),
+                            topology_raw.get("cores"),
+                            topology_raw.get("threads"),
+                        )
+                        if set(map(type, counts)) == _INT_ONLY:  # also keeps True (== 1) out
+                            info = _TOPOLOGIES.get(counts)
+                    if info is None:
+                        info = _topology_info(_parse_topology(topology_raw, host, index, name))
+                emulator_raw = raw.get("emulator")
+                iothreads_raw = raw.get("iothreads")
+                domain = raw.get("migration_domain")
+                if emulator_raw is None:
+                    emulator = tuple(sorted(set(pins)))
+                    emulator_default = True
+                elif (
+                    type(emulator_raw) is list
+                    and emulator_raw
+                    and set(map(type, emulator_raw)) == _INT_ONLY
+                    and min(emulator_raw) >= 0
+                    and len(set(emulator_raw)) == len(emulator_raw)
+                    and (present is None or present.issuperset(emulator_raw))
+                ):
+                    emulator = tuple(emulator_raw)
+                    emulator_default = False
+                else:
+                    emulator = None
+                if emulator is not None and not iothreads_raw and type(iothreads_raw) in (type(None), list) and (
+                    domain is None or type(domain) is str
+                ):
+                    return Guest(
+                        name,
+                        len(pins),
+                        None,
+                        pins,
+                        info.topology if info is not None else None,
+                        emulator,
+                        emulator_default,
+                        (),
+                        info,
+                    )
+    return _parse_guest_slow(raw, index, present, host)
+
+
+def _parse_guest_slow(raw: Any, index: int, present: Optional[FrozenSet[int]], host: Optional[str]) -> Guest:
+    if type(raw) is not dict and not _is_mapping(raw):
+        raise PlacementError(host, "guests[%d]" % index, raw, "a mapping describing one guest")
     name = raw.get("name")
     if not isinstance(name, str) or not name:
-        raise PlacementError(host, where + ".name", name, "a non-empty string")
-    where = "guests[%d] (%s)" % (index, name)
+        raise PlacementError(host, "guests[%d].name" % index, name, "a non-empty string")
     vcpus = raw.get("vcpus")
-    if isinstance(vcpus, Mapping):
-        vcpus = _vcpus_from_mapping(vcpus, host, where)
-    if not isinstance(vcpus, (list, tuple)) or not vcpus:
-        raise PlacementError(host, where + ".vcpus", vcpus, "a non-empty list: one pin set per vCPU id")
     pins = None
-    # Fast path: every vCPU pinned to exactly one CPU id.
-    if set(map(type, vcpus)) <= _SEQUENCE_TYPES and all(len(cpus) == 1 for cpus in vcpus):
-        candidate = [cpus[0] for cpus in vcpus]
+    # Fast path: a list of one-element lists of plain ints (every vCPU pinned).
+    if type(vcpus) is list and vcpus and set(map(type, vcpus)) <= _SEQUENCE_TYPES and set(map(len, vcpus)) == {1}:
+        candidate = tuple(map(_FIRST, vcpus))
         if set(map(type, candidate)) == {int} and min(candidate) >= 0:
-            pins = tuple(candidate)
+            pins = candidate
     if pins is not None:
-        cpusets = tuple((cpu,) for cpu in pins)
+        cpusets = None
         used = pins
     else:
-        cpusets = tuple(
-            _cpu_set(cpus, host, "%s.vcpus[%d]" % (where, vcpu)) for vcpu, cpus in enumerate(vcpus)
-        )
-        if all(len(cpus) == 1 for cpus in cpusets):
-            pins = tuple(cpus[0] for cpus in cpusets)
+        where = "guests[%d] (%s)" % (index, name)
+        if _is_mapping(vcpus):
+            vcpus = _vcpus_from_mapping(vcpus, host, where)
+        if not isinstance(vcpus, (list, tuple)) or not vcpus:
+            raise PlacementError(host, where + ".vcpus", vcpus, "a non-empty list: one pin set per vCPU id")
+        cpusets = []
+        previous_raw = previous = None
+        for vcpu, cpus in enumerate(vcpus):
+            # Floating vCPUs usually repeat one big set: check it once.
+            if previous_raw is not None and cpus == previous_raw and type(cpus) is type(previous_raw):
+                cpusets.append(previous)
+                continue
+            previous_raw = cpus
+            previous = _cpu_set(cpus, host, "%s.vcpus[%d]" % (where, vcpu))
+            cpusets.append(previous)
+        cpusets = tuple(cpusets)
+        if set(map(len, cpusets)) == {1}:
+            pins = tuple(map(_FIRST, cpusets))
             used = pins
+            cpusets = None
         else:
-            used = [cpu for cpus in cpusets for cpu in cpus]
+            used = frozenset().union(*cpusets)
     if present is not None and not present.issuperset(used):
-        missing = sorted(set(used) - present)
-        vcpu = next(i for i, cpus in enumerate(cpusets) if missing[0] in cpus)
-        raise PlacementError(
-            host,
-            "%s.vcpus[%d]" % (where, vcpu),
-            list(cpusets[vcpu]),
-            "CPUs the host has (cpus.present: %s); CPU %d is not present" % (_cpus(present), missing[0]),
-        )
-    topology = _parse_topology(raw.get("topology"), host, where + ".topology")
+        _absent(host, "guests[%d] (%s).vcpus" % (index, name), _cpusets(pins, cpusets), present)
+    topology_raw = raw.get("topology")
+    topology = None if topology_raw is None else _parse_topology(topology_raw, host, index, name)
     emulator_raw = raw.get("emulator")
     if emulator_raw is None:
         emulator = tuple(sorted(set(used)))
         emulator_default = True
     else:
-        emulator = _cpu_set(emulator_raw, host, where + ".emulator")
+        emulator = _cpu_set(emulator_raw, host, "guests[%d] (%s).emulator" % (index, name))
         emulator_default = False
+        if present is not None and not present.issuperset(emulator):
+            _absent(host, "guests[%d] (%s).emulator" % (index, name), [emulator], present)
     iothreads_raw = raw.get("iothreads")
-    if iothreads_raw is None:
+    if not iothreads_raw:
+        if iothreads_raw is not None and not isinstance(iothreads_raw, (list, tuple)):
+            raise PlacementError(
+                host, "guests[%d] (%s).iothreads" % (index, name), iothreads_raw, "a list of pin sets, one per iothread"
+            )
         iothreads = ()
     elif isinstance(iothreads_raw, (list, tuple)):
         iothreads = tuple(
-            _cpu_set(cpus, host, "%s.iothreads[%d]" % (where, i)) for i, cpus in enumerate(iothreads_raw)
+            _cpu_set(cpus, host, "guests[%d] (%s).iothreads[%d]" % (index, name, i))
+            for i, cpus in enumerate(iothreads_raw)
         )
+        if present is not None and not present.issuperset(cpu for cpus in iothreads for cpu in cpus):
+            _absent(host, "guests[%d] (%s).iothreads" % (index, name), iothreads, present)
     else:
-        raise PlacementError(host, where + ".iothreads", iothreads_raw, "a list of pin sets, one per iothread")
-    for extra in (emulator, *iothreads):
-        if present is not None and not present.issuperset(extra):
-            raise PlacementError(
-                host,
-                where + (".emulator" if extra is emulator else ".iothreads"),
-                list(extra),
-                "CPUs the host has (cpus.present: %s)" % _cpus(present),
-            )
+        raise PlacementError(
+            host, "guests[%d] (%s).iothreads" % (index, name), iothreads_raw, "a list of pin sets, one per iothread"
+        )
     domain = raw.get("migration_domain")
     if domain is not None and not isinstance(domain, str) and not (
         isinstance(domain, (list, tuple)) and all(isinstance(h, str) and h for h in domain)
     ):
         raise PlacementError(
-            host, where + ".migration_domain", domain, "null, an inventory group name or a list of host names"
+            host,
+            "guests[%d] (%s).migration_domain" % (index, name),
+            domain,
+            "null, an inventory group name or a list of host names",
         )
-    return Guest(name, cpusets, pins, topology, emulator, emulator_default, iothreads)
+    info = _topology_info(topology) if topology is not None else None
+    return Guest(
+        name,
+        len(pins) if pins is not None else len(cpusets),
+        cpusets,
+        pins,
+        info.topology if info is not None else None,
+        emulator,
+        emulator_default,
+        iothreads,
+        info,
+    )
 
 
-_SEQUENCE_TYPES = frozenset((list, tuple))
+_FIRST = itemgetter(0)
+
+
+def _cpusets(pins: Optional[Sequence[int]], cpusets: Optional[Sequence[Sequence[int]]]) -> Sequence[Sequence[int]]:
+    """Per-vCPU pin sets, whichever way the guest stores them."""
+    if cpusets is not None:
+        return cpusets
+    return [(cpu,) for cpu in pins]
+
+
+def _absent(host: Optional[str], path: str, cpusets: Sequence[Sequence[int]], present: FrozenSet[int]) -> None:
+    for index, cpus in enumerate(cpusets):
+        missing = sorted(set(cpus) - present)
+        if missing:
+            raise PlacementError(
+                host,
+                "%s[%d]" % (path, index) if not path.endswith("emulator") else path,
+                list(cpus),
+                "CPUs the host has (cpus.present: %s); CPU %d is not present" % (_cpus(present), missing[0]),
+            )
 
 
 def _vcpus_from_mapping(vcpus: Mapping, host: Optional[str], where: str) -> List[Any]:
@@ -430,18 +660,17 @@ def _vcpus_from_mapping(vcpus: Mapping, host: Optional[str], where: str) -> List
     return [by_id[vcpu] for vcpu in range(len(vcpus))]
 
 
-def _parse_topology(raw: Any, host: Optional[str], where: str) -> Optional[Topology]:
-    if raw is None:
-        return None
-    if not isinstance(raw, Mapping):
+def _parse_topology(raw: Any, host: Optional[str], index: int, name: str) -> Topology:
+    where = "guests[%d] (%s).topology" % (index, name)
+    if not _is_mapping(raw):
         raise PlacementError(host, where, raw, "a mapping {sockets, dies, clusters, cores, threads} or null")
-    counts = []
-    for key, default in (("sockets", None), ("dies", 1), ("clusters", 1), ("cores", None), ("threads", None)):
-        value = raw.get(key, default)
+    counts = (raw.get("sockets"), raw.get("dies", 1), raw.get("clusters", 1), raw.get("cores"), raw.get("threads"))
+    if set(map(type, counts)) == {int} and min(counts) >= 1:
+        return Topology(*counts)
+    for key, value in zip(Topology._fields, counts):
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise PlacementError(host, "%s.%s" % (where, key), value, "a positive integer")
-        counts.append(int(value))
-    return Topology(*counts)
+    return Topology(*(int(value) for value in counts))
 
 
 # --------------------------------------------------------------------------
@@ -469,16 +698,18 @@ def _usage(view: HostView, placement: Placement) -> _Usage:
         aux.update(guest.emulator)
         for cpus in guest.iothreads:
             aux.update(cpus)
-        cpus = guest.pins if guest.pins is not None else [cpu for s in guest.cpusets for cpu in s]
-        mine = dict.fromkeys(cpus, guest.name)
+        if guest.pins is not None:
+            mine = dict.fromkeys(guest.pins, guest.name)
+        else:
+            mine = dict.fromkeys(chain.from_iterable(guest.cpusets), guest.name)
         total += len(mine)
         owner.update(mine)
-    multi = frozenset()
+    multi: FrozenSet[int] = frozenset()
     if len(owner) != total:
         # Some CPU carries vCPUs of two guests: find which, the slow way.
         count: Dict[int, int] = {}
         for guest in placement.guests:
-            for cpu in {cpu for s in guest.cpusets for cpu in s}:
+            for cpu in set(chain.from_iterable(_cpusets(guest.pins, guest.cpusets))):
                 count[cpu] = count.get(cpu, 0) + 1
         multi = frozenset(cpu for cpu, n in count.items() if n > 1)
     aux_f = frozenset(aux)
@@ -554,17 +785,12 @@ def _decide_no_smt(view: HostView) -> Tuple[bool, List[Reason]]:
                 _reason("smt_unknown", "SMT control is %r, which is not a known value, so SMT may be on" % control)
             )
     if view.smt_cores:
-        multi = [index for index, threads in enumerate(view.cores) if len(threads) > 1]
+        multi = [threads for threads in view.cores if len(threads) > 1]
         denials.append(
             _reason(
                 "multi_thread_core",
-                "%d online core%s more than one online thread, e.g. %s with CPUs %s"
-                % (
-                    len(multi),
-                    " has" if len(multi) == 1 else "s have",
-                    _core_label(view, multi[0]),
-                    _cpus(view.cores[multi[0]]),
-                ),
+                "%d online core%s more than one online thread (e.g. the core of CPUs %s)"
+                % (len(multi), " has" if len(multi) == 1 else "s have", _cpus(multi[0])),
             )
         )
     if control == "notimplemented" and view.offline:
@@ -616,6 +842,17 @@ class _HostContext(NamedTuple):
 
 
 def _host_context(view: HostView, placement: Placement) -> _HostContext:
+    key = ("host", view.control, view.nested, view.vouched)
+    shared = view.memo.get(key)
+    if shared is None:
+        shared = _host_decisions(view)
+        view.memo[key] = shared
+    no_smt, nn_nested_ok, offline_reason = shared
+    return _HostContext(view, placement, _usage(view, placement), no_smt, nn_nested_ok, offline_reason, {})
+
+
+def _host_decisions(view: HostView) -> Tuple[Tuple[bool, List[Reason]], bool, Optional[Reason]]:
+    """What depends on the host alone (its shape, SMT control and nesting), decided once."""
     vouched = view.vouched
     nn_nested_ok = (not view.nested) or "no_smt" in vouched or (
         "accurate_topology" in vouched and "no_nonarch_core_sharing" in vouched
@@ -627,24 +864,13 @@ def _host_context(view: HostView, placement: Placement) -> _HostContext:
             "CPUs %s are offline and SMT control is '%s': one of them may be a sibling of a vCPU's pCPU "
             "and come back online beside it" % (_cpus(view.offline), view.control),
         )
-    return _HostContext(
-        view, placement, _usage(view, placement), _decide_no_smt(view), nn_nested_ok, offline_reason, {}
-    )
+    return _decide_no_smt(view), nn_nested_ok, offline_reason
 
 
 @lru_cache(maxsize=1024)
 def _groups(n: int, threads: int) -> Tuple[int, ...]:
     """Sibling group of each vCPU as the guest numbers them: threads vary fastest."""
     return tuple(i // threads for i in range(n))
-
-
-@lru_cache(maxsize=4096)
-def _grant_topology(n: int, topology: Topology) -> Reason:
-    return _reason(
-        "topology_accurate",
-        "each of the %d vCPUs has its own online pCPU, and the exposed topology (%s) shows two vCPUs as "
-        "siblings exactly when their pCPUs share a physical core" % (n, topology),
-    )
 
 
 @lru_cache(maxsize=1024)
@@ -673,89 +899,80 @@ _NESTED_VOUCHED = {
 def _decide_guest(ctx: _HostContext, guest: Guest, policy: Policy) -> Dict[str, Any]:
     view = ctx.view
     usage = ctx.usage
-    n = len(guest.cpusets)
+    n = guest.n
     pins = guest.pins
 
     # -- pins: shared by accurate_topology, dedicated and core sharing -----
-    pin_denials: List[Reason] = []
-    if pins is None:
-        pin_denials = _capped(
-            "vcpu_floating",
-            [vcpu for vcpu, cpus in enumerate(guest.cpusets) if len(cpus) != 1],
-            "vCPUs",
-            lambda vcpu: "vCPU %d may run on CPUs %s, not on exactly one pCPU" % (vcpu, _cpus(guest.cpusets[vcpu])),
-        )
+    if pins is not None:
+        pinset = frozenset(pins)
+        pins_ok = len(pinset) == n and view.online.issuperset(pinset)
     else:
-        pinset = set(pins)
-        if len(pinset) != n:
-            pin_denials.extend(_pin_shared(pins))
-        if not view.online.issuperset(pins):
-            pin_denials.extend(
-                _capped(
-                    "pin_offline",
-                    [(vcpu, cpu) for vcpu, cpu in enumerate(pins) if cpu not in view.online],
-                    "vCPUs",
-                    lambda hit: "vCPU %d is pinned to CPU %d, which is offline" % hit,
-                )
-            )
-    pins_ok = not pin_denials
-    core_of = view.core_of
-    cores = [core_of[cpu] for cpu in pins] if pins_ok else None
+        pinset = None
+        pins_ok = False
+    if pins_ok:
+        cores = list(map(view.core_of.__getitem__, pins))
+        pin_denials: List[Reason] = []
+    else:
+        cores = None
+        pin_denials = _pin_denials(view, guest)
 
     # -- accurate_topology -------------------------------------------------
-    topology = guest.topology
-    acc_denials = list(pin_denials)
-    if topology is None:
-        acc_denials.append(
+    info = guest.topology_info
+    if info is None:
+        acc_denials = pin_denials + [
             _reason("topology_unknown", "the guest's exposed topology is not known (placement has no topology)")
-        )
-    elif topology.product != n:
-        acc_denials.append(
+        ]
+    elif info.product != n:
+        acc_denials = pin_denials + [
             _reason(
                 "topology_product_mismatch",
-                "the exposed topology (%s) has %d CPUs, but the guest has %d vCPUs"
-                % (topology, topology.product, n),
+                "the exposed topology (%s) has %d CPUs, but the guest has %d vCPUs" % (info.topology, info.product, n),
             )
-        )
-    elif cores is not None:
-        groups = _groups(n, topology.threads)
-        distinct_cores = len(set(cores))
-        if not len(set(zip(groups, cores))) == distinct_cores == n // topology.threads:
-            acc_denials.extend(_sibling_mismatch(view, pins, cores, groups))
-    if view.nested and "accurate_topology" not in view.vouched:
-        acc_denials.append(_nested_unvouched("accurate_topology", "accurate_topology"))
-    acc_granted = not acc_denials
-    if acc_granted:
-        acc_reasons = [_grant_topology(n, topology)]
-        if view.nested:
-            acc_reasons.append(_NESTED_VOUCHED["accurate_topology"])
+        ]
+    elif cores is None:
+        acc_denials = list(pin_denials)
     else:
-        acc_reasons = acc_denials
+        threads = info.threads
+        distinct = len(set(cores))
+        if threads == 1:
+            matches = distinct == n
+        else:
+            groups = info.groups or _groups(n, threads)
+            matches = distinct == n // threads and len(set(zip(groups, cores))) == distinct
+        acc_denials = [] if matches else _sibling_mismatch(view, pins, cores, info.groups or _groups(n, threads))
+    nested = view.nested
+    if nested and "accurate_topology" not in view.vouched:
+        acc_denials.append(_nested_unvouched("accurate_topology", "accurate_topology"))
+    if acc_denials:
+        acc = {"granted": False, "reasons": acc_denials}
+    else:
+        acc = {"granted": True, "reasons": [info.grant]}
+        if nested:
+            acc["reasons"].append(_NESTED_VOUCHED["accurate_topology"])
 
     # -- dedicated ---------------------------------------------------------
-    if pins_ok and usage.foreign_on_own_pin.isdisjoint(pins):
-        ded_denials = []
-    elif pins_ok:
-        ded_denials = _foreign_on_pins(ctx, guest)
-    else:
+    if not pins_ok:
         ded_denials = list(pin_denials)
-    if view.nested and "dedicated" not in view.vouched:
+    elif usage.foreign_on_own_pin.isdisjoint(pinset):
+        ded_denials = []
+    else:
+        ded_denials = _foreign_on_pins(ctx, guest)
+    if nested and "dedicated" not in view.vouched:
         ded_denials.append(_nested_unvouched("dedicated", "dedicated"))
     if ded_denials:
-        ded = _result(False, ded_denials)
+        ded = {"granted": False, "reasons": ded_denials}
     else:
-        ded_reasons = [_grant_pins(n)]
-        if view.nested:
-            ded_reasons.append(_NESTED_VOUCHED["dedicated"])
-        ded = _result(True, ded_reasons)
+        ded = {"granted": True, "reasons": [_grant_pins(n)]}
+        if nested:
+            ded["reasons"].append(_NESTED_VOUCHED["dedicated"])
 
     # -- no_smt, no_nonarch_core_sharing -----------------------------------
     no_smt_granted, no_smt_reasons = ctx.no_smt
     if no_smt_granted:
-        nn = _result(True, list(no_smt_reasons))
+        nn = {"granted": True, "reasons": list(no_smt_reasons)}
     else:
         nn_denials = []
-        if not acc_granted:
+        if acc_denials:
             nn_denials.append(
                 _reason(
                     "needs_accurate_topology",
@@ -765,34 +982,91 @@ def _decide_guest(ctx: _HostContext, guest: Guest, policy: Policy) -> Dict[str, 
             )
         if ctx.offline_reason is not None:
             nn_denials.append(ctx.offline_reason)
-        if cores is not None and view.smt_cores:
+        if cores is not None and view.smt_cores and _co_resident(ctx, pinset, cores):
             nn_denials.extend(_sibling_sharing(ctx, guest, cores))
         if not ctx.nn_nested_ok:
             nn_denials.append(
                 _nested_unvouched("no_nonarch_core_sharing", "no_smt, or accurate_topology and no_nonarch_core_sharing")
             )
         if nn_denials:
-            nn = _result(False, nn_denials)
+            nn = {"granted": False, "reasons": nn_denials}
         else:
-            nn_reasons = [acc_reasons[0], _grant_cores(n)]
-            if view.nested:
-                nn_reasons.append(
-                    _nested_vouched("no_smt" if "no_smt" in view.vouched else "accurate_topology and no_nonarch_core_sharing")
+            nn = {"granted": True, "reasons": [acc["reasons"][0], _grant_cores(n)]}
+            if nested:
+                nn["reasons"].append(
+                    _nested_vouched(
+                        "no_smt" if "no_smt" in view.vouched else "accurate_topology and no_nonarch_core_sharing"
+                    )
                 )
-            nn = _result(True, nn_reasons)
 
     out = {
-        "no_smt": _result(no_smt_granted, list(no_smt_reasons)),
-        "accurate_topology": _result(acc_granted, acc_reasons),
+        "no_smt": {"granted": no_smt_granted, "reasons": list(no_smt_reasons)},
+        "accurate_topology": acc,
         "no_nonarch_core_sharing": nn,
         "dedicated": ded,
     }
     if policy.withhold:
         for statement in policy.withhold:
-            out[statement] = _result(
-                False, [_reason("withheld_by_policy", "the policy withholds %s on every guest" % statement)]
-            )
+            out[statement] = {
+                "granted": False,
+                "reasons": [_reason("withheld_by_policy", "the policy withholds %s on every guest" % statement)],
+            }
     return out
+
+
+def _co_resident(ctx: _HostContext, pinset: FrozenSet[int], cores: Sequence[int]) -> bool:
+    """Could a foreign user run on one thread of a core while a vCPU runs on another?
+
+    Two cases, both with set operations: a thread that is not ours but has
+    any user, in a core that holds one of our vCPUs; or a vCPU's own thread
+    with a foreign user, in a core that holds another of our vCPUs. (A
+    foreign user on the only vCPU of its core merely time-shares that thread.)
+    """
+    usage = ctx.usage
+    touched = set(cores)
+    others = set().union(*map(ctx.view.cores.__getitem__, touched)) - pinset
+    if others and not usage.used.isdisjoint(others):
+        return True
+    if len(touched) == len(pinset):
+        return False  # one vCPU per core: a foreign user on its thread only time-shares it
+    foreign_on_pins = pinset & usage.foreign_on_own_pin
+    if not foreign_on_pins:
+        return False
+    per_core: Dict[int, int] = {}
+    for core in cores:
+        per_core[core] = per_core.get(core, 0) + 1
+    core_of = ctx.view.core_of
+    return any(per_core[core_of[cpu]] > 1 for cpu in foreign_on_pins)
+
+
+def _pin_denials(view: HostView, guest: Guest) -> List[Reason]:
+    """Why the vCPUs are not pinned 1:1 to online pCPUs (floating, shared, offline)."""
+    if guest.pins is None:
+        floating: Dict[Tuple[int, ...], List[int]] = {}
+        for vcpu, cpus in enumerate(guest.cpusets):
+            if len(cpus) != 1:
+                floating.setdefault(cpus, []).append(vcpu)
+        return _capped(
+            "vcpu_floating",
+            list(floating.items()),
+            "pin sets",
+            lambda item: "vCPU%s %s may run on CPUs %s, not on exactly one pCPU each"
+            % ("s" if len(item[1]) > 1 else "", _cpus(item[1]), _cpus(item[0])),
+        )
+    pins = guest.pins
+    denials = []
+    if len(set(pins)) != len(pins):
+        denials.extend(_pin_shared(pins))
+    if not view.online.issuperset(pins):
+        denials.extend(
+            _capped(
+                "pin_offline",
+                [(vcpu, cpu) for vcpu, cpu in enumerate(pins) if cpu not in view.online],
+                "vCPUs",
+                lambda hit: "vCPU %d is pinned to CPU %d, which is offline" % hit,
+            )
+        )
+    return denials
 
 
 def _codes(reasons: Sequence[Reason]) -> str:
@@ -876,7 +1150,7 @@ def _sibling_sharing(ctx: _HostContext, guest: Guest, cores: Sequence[int]) -> L
 
     def sentence(clash):
         cpu_a, core, cpu_b = clash
-        users = _users_of(ctx, guest, cpu_b)
+        users = _words(ctx, guest, cpu_b)
         verb = "uses" if len(users) == 1 else "use"
         if cpu_b in pinset:
             return "vCPU %d on CPU %d shares %s with CPU %d (vCPU %d of this guest), which %s also %s" % (
@@ -888,92 +1162,164 @@ def _sibling_sharing(ctx: _HostContext, guest: Guest, cores: Sequence[int]) -> L
 
 
 def _foreign_on_pins(ctx: _HostContext, guest: Guest) -> List[Reason]:
-    """Name every kind of foreign user found on the guest's own pCPUs (dedicated's denials)."""
+    """Name every kind of foreign user found on the guest's own pCPUs (dedicated's denials).
+
+    One reason per kind (housekeeping, own emulator, own iothreads), listing
+    the vCPUs; other guests get one sentence per pCPU, since each names who.
+    """
     usage = ctx.usage
-    who = _who(ctx)
     emulator = set(guest.emulator)
-    hits: Dict[str, List[Tuple[int, int]]] = {
-        "housekeeping_on_pin": [],
-        "emulator_on_pin": [],
-        "iothread_on_pin": [],
-        "guest_on_pin": [],
-    }
+    iothreads = set().union(*guest.iothreads) if guest.iothreads else set()
+    housekeeping: List[Tuple[int, int]] = []
+    on_emulator: List[Tuple[int, int]] = []
+    on_iothread: List[Tuple[int, int]] = []
+    others: List[Tuple[int, int]] = []
+    other_aux = None
     for vcpu, cpu in enumerate(guest.pins):
         if cpu not in usage.foreign_on_own_pin:
             continue
+        hit = (vcpu, cpu)
         if cpu in usage.housekeeping:
-            hits["housekeeping_on_pin"].append((vcpu, cpu))
+            housekeeping.append(hit)
         if cpu in emulator:
-            hits["emulator_on_pin"].append((vcpu, cpu))
-        if any(cpu in cpus for cpus in guest.iothreads):
-            hits["iothread_on_pin"].append((vcpu, cpu))
-        if any(name != guest.name for name in who.get(cpu, ())):
-            hits["guest_on_pin"].append((vcpu, cpu))
-    sentences = {
-        "housekeeping_on_pin": lambda hit: "vCPU %d's CPU %d is a housekeeping CPU: host tasks may run there (%s)"
-        % (hit + (_housekeeping_source(ctx.placement),)),
-        "emulator_on_pin": lambda hit: "vCPU %d's CPU %d is in this guest's emulator pin set (%s)%s"
-        % (hit + (_cpus(guest.emulator), _emulator_default_note(guest))),
-        "iothread_on_pin": lambda hit: "vCPU %d's CPU %d is in the pin set of this guest's iothread %s"
-        % (hit + (", ".join(str(i) for i, cpus in enumerate(guest.iothreads) if hit[1] in cpus),)),
-        "guest_on_pin": lambda hit: "vCPU %d's CPU %d is also used by %s"
-        % (hit + (_and([u for u in _guest_users(ctx, guest, hit[1]) if not u.startswith("this guest")]),)),
-    }
+            on_emulator.append(hit)
+        if cpu in iothreads:
+            on_iothread.append(hit)
+        if cpu in usage.multi:
+            others.append(hit)
+        elif cpu in usage.aux:
+            if other_aux is None:
+                other_aux = _aux_of_others(ctx, guest)
+            if cpu in other_aux:
+                others.append(hit)
     out = []
-    for code, found in hits.items():
-        out.extend(_capped(code, found, "vCPUs", sentences[code]))
+    if housekeeping:
+        out.append(
+            _reason(
+                "housekeeping_on_pin",
+                "%s: host tasks may run there (%s)" % (_vcpus_on(housekeeping), _housekeeping_source(ctx.placement)),
+            )
+        )
+    if on_emulator:
+        out.append(
+            _reason(
+                "emulator_on_pin",
+                "%s: this guest's emulator threads may run there (emulator pin set %s%s)"
+                % (_vcpus_on(on_emulator), _cpus(guest.emulator), _emulator_default_note(guest)),
+            )
+        )
+    if on_iothread:
+        out.append(
+            _reason(
+                "iothread_on_pin",
+                "%s: this guest's iothreads may run there (%s)"
+                % (
+                    _vcpus_on(on_iothread),
+                    "; ".join("iothread %d on %s" % (i, _cpus(cpus)) for i, cpus in enumerate(guest.iothreads)),
+                ),
+            )
+        )
+    out.extend(
+        _capped(
+            "guest_on_pin",
+            others,
+            "vCPUs",
+            lambda hit: "vCPU %d's CPU %d is also used by %s"
+            % (hit[0], hit[1], _and(_words(ctx, guest, hit[1], include_self=False))),
+        )
+    )
     return out
 
 
-def _who(ctx: _HostContext) -> Dict[int, Dict[str, List[Tuple[str, int]]]]:
-    """CPU -> guest -> its roles there ("vcpu", id | "emulator", 0 | "iothread", index).
+def _vcpus_on(hits: Sequence[Tuple[int, int]]) -> str:
+    if len(hits) == 1:
+        return "vCPU %d runs on CPU %d" % hits[0]
+    return "vCPUs %s run on CPUs %s" % (_cpus(vcpu for vcpu, _ in hits), _cpus(cpu for _, cpu in hits))
 
-    Built once per host, and only when a sentence needs names: deciding does
-    not need it, explaining a denial does.
+
+def _aux_of_others(ctx: _HostContext, guest: Guest) -> FrozenSet[int]:
+    """CPUs of other guests' emulators and iothreads (only needed to word a denial)."""
+    out = set()
+    for other in ctx.placement.guests:
+        if other is not guest:
+            out.update(other.emulator)
+            for cpus in other.iothreads:
+                out.update(cpus)
+    return frozenset(out)
+
+
+# A pin set wider than this is not spread into the per-CPU index (floating
+# vCPUs list every online CPU); it is kept whole and tested on lookup.
+_WIDE = 16
+
+
+class _User(NamedTuple):
+    """One guest's use of some CPUs, worded once for every sentence that names it."""
+
+    guest: str
+    role: str  # vcpu | emulator | iothread
+    others_see: str  # how another guest's sentence names it
+    self_sees: Optional[str]  # how the guest's own sentence names it (None: not foreign to it)
+
+
+def _who(ctx: _HostContext) -> Tuple[Dict[int, List[_User]], List[Tuple[FrozenSet[int], _User]]]:
+    """Who may run on each CPU, for sentences.
+
+    Built once per host and only when a denial is worded; deciding never
+    needs it.
     """
     cached = ctx.cache.get("who")
     if cached is not None:
         return cached
-    who: Dict[int, Dict[str, List[Tuple[str, int]]]] = {}
+    narrow: Dict[int, List[_User]] = {}
+    wide: List[Tuple[FrozenSet[int], _User]] = []
+
+    def add(cpus, user):
+        if len(cpus) > _WIDE:
+            wide.append((frozenset(cpus), user))
+        else:
+            for cpu in cpus:
+                narrow.setdefault(cpu, []).append(user)
+
     for guest in ctx.placement.guests:
-        for vcpu, cpus in enumerate(guest.cpusets):
-            for cpu in cpus:
-                who.setdefault(cpu, {}).setdefault(guest.name, []).append(("vcpu", vcpu))
-        for cpu in guest.emulator:
-            who.setdefault(cpu, {}).setdefault(guest.name, []).append(("emulator", 0))
+        name = guest.name
+        if guest.pins is not None:
+            for vcpu, cpu in enumerate(guest.pins):
+                narrow.setdefault(cpu, []).append(_User(name, "vcpu", "guest %s (vCPU %d)" % (name, vcpu), None))
+        else:
+            groups: Dict[Tuple[int, ...], List[int]] = {}
+            for vcpu, cpus in enumerate(guest.cpusets):
+                groups.setdefault(cpus, []).append(vcpu)
+            for cpus, vcpus in groups.items():
+                words = "guest %s (vCPU%s %s)" % (name, "s" if len(vcpus) > 1 else "", _cpus(vcpus))
+                add(cpus, _User(name, "vcpu", words, None))
+        add(
+            guest.emulator,
+            _User(name, "emulator", "guest %s's emulator" % name, "this guest's emulator" + _emulator_default_note(guest)),
+        )
         for index, cpus in enumerate(guest.iothreads):
-            for cpu in cpus:
-                who.setdefault(cpu, {}).setdefault(guest.name, []).append(("iothread", index))
-    ctx.cache["who"] = who
-    return who
+            add(
+                cpus,
+                _User(name, "iothread", "guest %s's iothread %d" % (name, index), "this guest's iothread %d" % index),
+            )
+    ctx.cache["who"] = (narrow, wide)
+    return narrow, wide
 
 
-def _users_of(ctx: _HostContext, guest: Guest, cpu: int) -> List[str]:
-    """Who else may run on ``cpu``, in words, for sentences."""
-    users = []
-    if cpu in ctx.usage.housekeeping:
-        users.append("host tasks (%s)" % _housekeeping_source(ctx.placement))
-    users.extend(_guest_users(ctx, guest, cpu))
-    return users
-
-
-def _guest_users(ctx: _HostContext, guest: Guest, cpu: int) -> List[str]:
-    users = []
-    for name, roles in sorted(_who(ctx).get(cpu, {}).items(), key=lambda item: item[0] != guest.name):
-        vcpus = [index for role, index in roles if role == "vcpu"]
-        iothreads = [index for role, index in roles if role == "iothread"]
-        emulator = any(role == "emulator" for role, _ in roles)
-        if name == guest.name:
-            if emulator:
-                users.append("this guest's emulator" + _emulator_default_note(guest))
-            users.extend("this guest's iothread %d" % i for i in iothreads)
-            continue
-        if vcpus:
-            users.append("guest %s (vCPU%s %s)" % (name, "s" if len(vcpus) > 1 else "", _cpus(vcpus)))
-        if emulator:
-            users.append("guest %s's emulator" % name)
-        users.extend("guest %s's iothread %d" % (name, i) for i in iothreads)
-    return users
+def _words(ctx: _HostContext, guest: Guest, cpu: int, include_self: bool = True) -> List[str]:
+    """Who else may run on ``cpu``, in words: host tasks, this guest's helpers, other guests."""
+    narrow, wide = _who(ctx)
+    users = narrow.get(cpu, [])
+    if wide:
+        users = users + [user for cpus, user in wide if cpu in cpus]
+    name = guest.name
+    words = []
+    if include_self:
+        if cpu in ctx.usage.housekeeping:
+            words.append("host tasks (%s)" % _housekeeping_source(ctx.placement))
+        words.extend(user.self_sees for user in users if user.guest == name and user.self_sees is not None)
+    words.extend(user.others_see for user in users if user.guest != name)
+    return words
 
 
 def _emulator_default_note(guest: Guest) -> str:
@@ -990,13 +1336,21 @@ def _housekeeping_source(placement: Placement) -> str:
 
 def _core_label(view: HostView, index: int) -> str:
     raw = view.raw_cores[index]
-    core = raw.get("core") if isinstance(raw, Mapping) else None
-    package = raw.get("package") if isinstance(raw, Mapping) else None
+    core = raw.get("core") if _is_mapping(raw) else None
+    package = raw.get("package") if _is_mapping(raw) else None
     if type(core) is not int:
         return "the core of CPUs %s" % _cpus(view.cores[index])
-    if type(package) is int and len({c.get("package") for c in view.raw_cores if isinstance(c, Mapping)}) > 1:
+    if type(package) is int and _several_packages(view):
         return "core %d of package %d" % (core, package)
     return "core %d" % core
+
+
+def _several_packages(view: HostView) -> bool:
+    cached = view.labels.get("several_packages")
+    if cached is None:
+        cached = len({c.get("package") for c in view.raw_cores if _is_mapping(c)}) > 1
+        view.labels["several_packages"] = cached
+    return cached
 
 
 # --------------------------------------------------------------------------
@@ -1038,7 +1392,7 @@ def decide_host(
             problem = _reason("facts_invalid", "the SMT facts of host %s are invalid: %s" % (host or "(unnamed)", err))
     parsed = _parse_placement(placement, view.present if view is not None else None, host)
     collected_at = view.collected_at if view is not None else (
-        facts.get("collected_at") if isinstance(facts, Mapping) else None
+        facts.get("collected_at") if _is_mapping(facts) else None
     )
     results: Dict[str, Statements] = {}
     if view is None:
@@ -1086,7 +1440,7 @@ def decide_domains(
             continue
         per_host[name] = decide_host(facts, placement, policy, host=name, guests=guests)
     current_facts = members.get(current_host, (None, None))[0]
-    collected_at = current_facts.get("collected_at") if isinstance(current_facts, Mapping) else None
+    collected_at = current_facts.get("collected_at") if _is_mapping(current_facts) else None
     return {
         guest: _combine(guest, _domain_hosts(hosts, current_host), current_host, per_host, members, collected_at)
         for guest, hosts in domains.items()
