@@ -42,6 +42,7 @@ import argparse
 import importlib.util
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -254,6 +255,9 @@ def wait_marker(name, serial):
 
 def down(spec, state_dir):
     report = {"changed": False, "domains": []}
+    if shutil.which("virsh") is None:
+        report["note"] = "virsh is not installed: no domain to remove"
+        return report
     for domain in spec:
         name = domain["name"]
         state = domain_state(name)
