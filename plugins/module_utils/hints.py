@@ -983,7 +983,11 @@ def _decide_guest(ctx: _HostContext, guest: Guest, policy: Policy) -> Dict[str, 
         if ctx.offline_reason is not None:
             nn_denials.append(ctx.offline_reason)
         if cores is not None and view.smt_cores and _co_resident(ctx, pinset, cores):
-            nn_denials.extend(_sibling_sharing(ctx, guest, cores))
+            nn_denials.extend(
+                _sibling_sharing(ctx, guest, cores)
+                or [_reason("sibling_shared", "a foreign user may run beside a vCPU (could not name the threads: "
+                            "please report this as a bug)")]
+            )
         if not ctx.nn_nested_ok:
             nn_denials.append(
                 _nested_unvouched("no_nonarch_core_sharing", "no_smt, or accurate_topology and no_nonarch_core_sharing")

@@ -259,7 +259,7 @@ def _build_guest(r, shape, online_cores, online, present, free, kind, housekeepi
 
 def _near_miss(r, pins, topology, online):
     """Break a whole-core placement in one small way (or not at all)."""
-    how = r.choice(("swap", "threads_up", "threads_down", "product", "rotate", "keep", "keep"))
+    how = r.choice(("swap", "threads_up", "threads_down", "threads_halve", "product", "rotate", "keep", "keep"))
     if how == "swap" and len(pins) > 2:
         i, j = r.sample(range(len(pins)), 2)
         pins[i], pins[j] = pins[j], pins[i]
@@ -271,6 +271,10 @@ def _near_miss(r, pins, topology, online):
     elif how == "threads_down" and topology["threads"] > 1:
         topology["cores"] *= topology["threads"]
         topology["threads"] = 1
+    elif how == "threads_halve" and topology["threads"] % 2 == 0:
+        # Two sibling groups on one SMT4/SMT8 core: siblings hidden from the guest.
+        topology["threads"] //= 2
+        topology["cores"] *= 2
     elif how == "product":
         topology["cores"] += 1
     elif how == "rotate" and len(pins) > 1:
