@@ -268,12 +268,16 @@ class PlacedGuest:
     reserved: Tuple[int, ...]
     topology: Optional[Topology]
     tolerant: bool             # its plan gave siblings of its cores away on purpose
+    shared: bool               # planned with thread_policy share: floats over the shared pool, however small
     record: Mapping[str, Any] = field(compare=False, hash=False, repr=False)
 
     @property
     def pinned(self) -> bool:
-        """Every vCPU on exactly one pCPU: the only guests defrag may move."""
-        return bool(self.vcpus) and all(len(p) == 1 for p in self.vcpus)
+        """Every vCPU on exactly one pCPU of its own: the only guests defrag may move."""
+        return bool(self.vcpus) and not self.shared and all(len(p) == 1 for p in self.vcpus)
+
+    def vcpu_role(self, pins: Sequence[int]) -> str:
+        return ROLE_VCPU if len(pins) == 1 and not self.shared else ROLE_FLOAT
 
     @property
     def vcpu_cpus(self) -> FrozenSet[int]:
@@ -340,7 +344,8 @@ def _parse_placed_guest(where: str, raw: Any, host: Host) -> PlacedGuest:
         topology = _topology(where + ".topology", raw["topology"])
     record = raw.get("plan")
     tolerant = isinstance(record, Mapping) and record.get("core_sharing") == "tolerant"
-    return PlacedGuest(name, vcpus, emulator, iothreads, reserved, topology, tolerant, raw)
+    shared = isinstance(record, Mapping) and record.get("thread_policy") == "share"
+    return PlacedGuest(name, vcpus, emulator, iothreads, reserved, topology, tolerant, shared, raw)
 
 
 def _topology(where: str, raw: Any) -> Topology:
@@ -484,7 +489,8 @@ def _refuse_taking_from_guests(where: str, cpus: Set[int], current: Placement) -
 
 def _guest_exclusive_cpus(guest: PlacedGuest) -> FrozenSet[int]:
     """CPUs a placed guest holds for itself: single-CPU vCPU pins and reserved siblings."""
-    return frozenset(c for pins in guest.vcpus if len(pins) == 1 for c in pins) | frozenset(guest.reserved)
+    pinned = frozenset(c for pins in guest.vcpus if guest.vcpu_role(pins) == ROLE_VCPU for c in pins)
+    return pinned | frozenset(guest.reserved)
 
 
 def _guest_held_cpus(guest: PlacedGuest, housekeeping: FrozenSet[int]) -> FrozenSet[int]:
@@ -527,7 +533,7 @@ class _Ledger:
 
     def add_placed(self, guest: PlacedGuest) -> None:
         for pins in guest.vcpus:
-            self.add(guest.name, ROLE_VCPU if len(pins) == 1 else ROLE_FLOAT, pins)
+            self.add(guest.name, guest.vcpu_role(pins), pins)
         self.add(guest.name, ROLE_EMULATOR, guest.emulator)
         for pins in guest.iothreads:
             self.add(guest.name, ROLE_IOTHREAD, pins)
@@ -1177,7 +1183,7 @@ def _uses_by_cpu(guests: Sequence[PlacedGuest]) -> Dict[int, List[Tuple[str, str
     uses: Dict[int, List[Tuple[str, str]]] = {}
     for guest in guests:
         for pins in guest.vcpus:
-            role = ROLE_VCPU if len(pins) == 1 else ROLE_FLOAT
+            role = guest.vcpu_role(pins)
             for cpu in pins:
                 uses.setdefault(cpu, []).append((guest.name, role))
         for cpu in guest.emulator:
