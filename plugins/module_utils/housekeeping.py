@@ -222,4 +222,3 @@ def cgroup_candidates(unit: str) -> List[Tuple[str, str]]:
         ("sys/fs/cgroup/unified/%s" % unit, "cpuset.cpus.effective"),
         ("sys/fs/cgroup/cpuset/%s" % unit, "cpuset.effective_cpus"),
     ]
-

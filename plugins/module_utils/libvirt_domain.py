@@ -354,7 +354,7 @@ def guest_placement(snapshot: DomainSnapshot, online: Sequence[int]) -> Dict[str
     declared = declared_pins(current, online)
     disagreements: List[Dict[str, str]] = []
     if snapshot.active and snapshot.threads is not None:
-        effective = _effective_from_threads(snapshot, current, declared, disagreements)
+        effective = _effective_from_threads(snapshot.threads, current, declared, disagreements)
         source = "live"
     else:
         effective = declared
@@ -394,10 +394,8 @@ def guest_placement(snapshot: DomainSnapshot, online: Sequence[int]) -> Dict[str
 
 
 def _effective_from_threads(
-    snapshot: DomainSnapshot, current: DomainDefinition, declared: Pins, disagreements: List[Dict[str, str]]
+    threads: ThreadPlacement, current: DomainDefinition, declared: Pins, disagreements: List[Dict[str, str]]
 ) -> Pins:
-    threads = snapshot.threads
-    assert threads is not None
     for note in threads.notes:
         disagreements.append(_reason(note[0], note[1]))
     emulator = threads.emulator if threads.emulator else declared.emulator

@@ -28,7 +28,7 @@ description:
     else through C(virsh -r). Needs no root for that; reading other users' QEMU threads in
     C(/proc) needs only the default C(/proc) permissions.
 author:
-  - hvfleet maintainers
+  - hvfleet maintainers (@hvfleet)
 extends_documentation_fragment:
   - hvfleet.smt.attributes
   - hvfleet.smt.attributes.facts
