@@ -131,5 +131,5 @@ done
 
 log "sanity: finished in $(elapsed "$t0") s (output kept in ${COPY}/tests/output)"
 if [ "${#failed[@]}" -gt 0 ]; then
-  die "sanity failed: $(printf '%s; ' "${failed[@]}")"
+  die "sanity failed: $(printf '%s; ' "${failed[@]}" | sed 's/; $//')"
 fi
