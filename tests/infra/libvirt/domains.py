@@ -213,11 +213,19 @@ def up(spec, state_dir, virt_type):
         entry = {
             "name": name, "defined_now": False, "started_now": False, "serial": files["serial"],
             "type": domain_virt_type(domain, virt_type)}
+        xml = domain_xml(domain, entry["type"], files)
+        if state is not None and read_or_none(files["xml"]) != xml:
+            # The spec changed since this domain was defined: start over rather than test a stale one.
+            if state != "shut off":
+                virsh("destroy", "--domain", name)
+            virsh("undefine", "--domain", name)
+            entry["redefined"] = True
+            state = None
         if state is None:
             with open(files["image"], "wb") as handle:
                 handle.write(payload.boot_sector(marker_for(name)))
             with open(files["xml"], "w") as handle:
-                handle.write(domain_xml(domain, domain_virt_type(domain, virt_type), files))
+                handle.write(xml)
             virsh("define", "--file", files["xml"])
             entry["defined_now"] = True
             report["changed"] = True
@@ -236,6 +244,14 @@ def up(spec, state_dir, virt_type):
     for entry in report["domains"]:
         entry["state"] = domain_state(entry["name"])
     return report
+
+
+def read_or_none(path):
+    try:
+        with open(path) as handle:
+            return handle.read()
+    except FileNotFoundError:
+        return None
 
 
 def wait_marker(name, serial):
