@@ -253,7 +253,7 @@ def _read_shape(cpus: Mapping, raw_cores: Any) -> _Shape:
             % (index, _show(raw_cores[index]))
         )
     core_of = {cpu: index for index, threads in enumerate(threads_lists) for cpu in threads}
-    if set(map(type, core_of)) != {int}:
+    if core_of and set(map(type, core_of)) != _INT_ONLY:
         bad = next(cpu for cpu in core_of if type(cpu) is not int)
         raise _FactsProblem("cores[].threads: got %s, expected CPU ids (ints)" % _show(bad))
     if len(core_of) != sum(map(len, threads_lists)):
@@ -549,8 +549,14 @@ def _parse_guest_slow(raw: Any, index: int, present: Optional[FrozenSet[int]], h
         cpusets = []
         previous_raw = previous = None
         for vcpu, cpus in enumerate(vcpus):
-            # Floating vCPUs usually repeat one big set: check it once.
-            if previous_raw is not None and cpus == previous_raw and type(cpus) is type(previous_raw):
+            # Floating vCPUs usually repeat one big set: check it once. Equal is
+            # not enough on its own ([True] == [1]): the elements must be ints.
+            if (
+                previous_raw is not None
+                and type(cpus) is type(previous_raw)
+                and cpus == previous_raw
+                and set(map(type, cpus)) == _INT_ONLY
+            ):
                 cpusets.append(previous)
                 continue
             previous_raw = cpus

@@ -340,6 +340,8 @@ FACTS_CORRUPTIONS = (
     "vouched_value",
     "cores_not_list",
     "negative_cpu",
+    "online_float",
+    "threads_bool",
 )
 
 PLACEMENT_CORRUPTIONS = (
@@ -352,6 +354,7 @@ PLACEMENT_CORRUPTIONS = (
     "vcpus_str",
     "pin_str",
     "pin_bool",
+    "pin_bool_repeat",
     "pin_negative",
     "pin_empty",
     "pin_duplicate",
@@ -406,6 +409,14 @@ def corrupt_facts(r, facts, how=None):
         facts["hypervisor"]["vouched"] = {"no_smt": "yes"}
     elif how == "cores_not_list":
         facts["cores"] = {"0": facts["cores"]}
+    elif how == "online_float":
+        # Equal to the ints of a host already seen: a cache keyed on equality must still refuse it.
+        facts["cpus"]["online"] = [float(cpu) for cpu in online]
+    elif how == "threads_bool":
+        threads = facts["cores"][0]["threads"]
+        facts["cores"][0]["threads"] = [True if cpu == 1 else cpu for cpu in threads]
+        if 1 not in threads:
+            facts["cores"][0]["threads"] = [bool(cpu) if cpu in (0, 1) else cpu for cpu in threads] + [False]
     elif how == "negative_cpu":
         facts["cpus"]["present"] = facts["cpus"]["present"] + [-1]
     return facts
@@ -440,6 +451,9 @@ def corrupt_placement(r, placement, facts, how=None):
         guest["vcpus"][0] = ["0-3"]
     elif how == "pin_bool":
         guest["vcpus"][0] = [True]
+    elif how == "pin_bool_repeat":
+        # [[1], [True]]: equal to the set before it, which a shortcut must not trust.
+        guest["vcpus"] = [[1], [True]] + guest["vcpus"][2:]
     elif how == "pin_negative":
         guest["vcpus"][0] = [-1]
     elif how == "pin_empty":
