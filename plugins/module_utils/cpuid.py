@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 from ansible_collections.hvfleet.smt.plugins.module_utils.errors import RenderError
-from ansible_collections.hvfleet.smt.plugins.module_utils.statement_document import (  # noqa: F401 (re-exported)
+from ansible_collections.hvfleet.smt.plugins.module_utils.statement_document import (
     FW_CFG_NAME,
     OEM_PREFIX,
     STATEMENT_NAMES,
@@ -41,6 +41,16 @@ from ansible_collections.hvfleet.smt.plugins.module_utils.statement_document imp
 
 #: Statements a CPUID bit can carry; the others travel only in the document.
 CPUID_STATEMENTS = ("dedicated", "no_nonarch_core_sharing")
+__all__ = [
+    # re-exported: callers render from the engine's statements in one import
+    "STATEMENT_NAMES", "GuestStatements", "Reason", "Statement", "statements_from_data",
+    "CPUID_STATEMENTS", "VENDORS", "GuestTopology", "topology_from_data", "version_tuple",
+    "CpuidSettings", "require_granted", "plan_cpuid", "qemu_arguments",
+    "LibvirtChanges", "libvirt_changes", "DomainUpdate", "apply_libvirt_changes",
+    "CpuidBits", "cpuid_table", "format_table", "RenderError",
+    "KVM_SIGNATURE", "HYPERV_SIGNATURE", "HYPERV_INTERFACE", "QEMU_NS",
+]
+
 VENDORS = ("GenuineIntel", "AuthenticAMD")
 
 QEMU_NS = "http://libvirt.org/schemas/domain/qemu/1.0"

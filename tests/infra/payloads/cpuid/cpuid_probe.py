@@ -143,7 +143,7 @@ class Qmp:
             remaining = self.deadline - time.monotonic()
             if remaining <= 0:
                 raise ProbeError("QMP: no answer from QEMU before the deadline")
-            ready, _, _ = select.select([self.process.stdout], [], [], remaining)
+            ready = select.select([self.process.stdout], [], [], remaining)[0]
             if ready:
                 chunk = os.read(self.process.stdout.fileno(), 65536)
                 if not chunk:

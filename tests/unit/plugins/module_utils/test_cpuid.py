@@ -28,9 +28,9 @@ def engine(granted=(), reasons=None):
     return data
 
 
-def plan(granted=(), topology=FLAT, **kwargs):
+def plan(granted=(), topology=None, **kwargs):
     return cpuid.plan_cpuid(cpuid.statements_from_data(engine(granted)),
-                            cpuid.topology_from_data(topology), **kwargs)
+                            cpuid.topology_from_data(topology or FLAT), **kwargs)
 
 
 def row(rows, leaf, register, low):
