@@ -120,13 +120,19 @@ def ansible_env(home: Path, extra_collections: Sequence[Path] = (),
 
 
 def ansible_playbook(playbook: Path, fleet: Fleet, env: Mapping[str, str], cwd: Path,
-                     extra_vars: Optional[Mapping[str, str]] = None) -> subprocess.CompletedProcess:
-    """Run ansible-playbook; a failure raises with the whole output, which is what one needs to debug it."""
+                     extra_vars: Optional[Mapping[str, str]] = None, limit: Optional[str] = None,
+                     expect_failure: bool = False) -> subprocess.CompletedProcess:
+    """Run ansible-playbook; an unexpected outcome raises with the whole output, which is what one needs to debug it."""
     cmd = [str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(fleet.inventory), str(playbook)]
     for key, value in (extra_vars or {}).items():
         cmd += ["-e", "%s=%s" % (key, value)]
+    if limit:
+        cmd += ["--limit", limit]
     proc = subprocess.run(cmd, cwd=str(cwd), env=dict(env), capture_output=True, text=True, check=False)
-    if proc.returncode != 0:
+    if expect_failure:
+        if proc.returncode == 0:
+            raise AssertionError("%s succeeded, expected a failure:\n%s" % (" ".join(cmd), proc.stdout))
+    elif proc.returncode != 0:
         raise AssertionError("%s failed (exit %d):\n%s\n%s"
                              % (" ".join(cmd), proc.returncode, proc.stdout, proc.stderr))
     return proc

@@ -43,6 +43,7 @@ from runner_support import (  # noqa: E402  pylint: disable=wrong-import-positio
 )
 
 REPORT_PLAYBOOK = AWX_PLAYBOOKS / "report.yml"
+DECIDE_PLAYBOOK = AWX_PLAYBOOKS / "decide.yml"
 GATHER_PLAYBOOK = AWX_PLAYBOOKS / "gather.yml"
 REDIS_START_TIMEOUT = 10.0
 EMPTY_REDIS_DB = 15
@@ -236,6 +237,23 @@ def test_gather_job_replaces_stale_facts_with_the_error(backend, fleet, tmp_path
         if host != broken:
             assert after[host]["error"] is None, after[host]
             assert after[host]["smt_control"] == fleet.expected_smt_control(host), host
+
+
+def test_decide_job_refuses_a_domain_the_cache_does_not_cover(backend, fleet, tmp_path):
+    """Under slicing a host can miss the cache (its slice failed, it joined later): unknown means deny."""
+    env = _env(backend, tmp_path)
+    ansible_playbook(GATHER_PLAYBOOK, fleet, env, tmp_path)
+    newcomer = "hv-newcomer"
+    grown = build_fleet(tmp_path / "grown-fleet", fleet.sysroots, {newcomer: fleet.sysroots["hv-naples"]})
+
+    refused = ansible_playbook(DECIDE_PLAYBOOK, grown, env, tmp_path,
+                               {"smt_report_dir": str(tmp_path / "refused")}, expect_failure=True)
+    assert "Without facts: %s " % newcomer in refused.stdout, refused.stdout
+    assert not (tmp_path / "refused").exists()
+
+    ansible_playbook(DECIDE_PLAYBOOK, grown, env, tmp_path, {"smt_report_dir": str(tmp_path / "decided")},
+                     limit="all:!%s" % newcomer)
+    assert sorted(_report(tmp_path / "decided")) == sorted(fleet.hosts)
 
 
 def test_redis_holds_one_entry_per_host(redis_server, community_general, fleet, tmp_path):
