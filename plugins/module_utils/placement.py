@@ -52,8 +52,9 @@ STATEMENTS = ("no_smt", "accurate_topology", "no_nonarch_core_sharing", "dedicat
 REQUEST_KEYS = ("name", "vcpus", "thread_policy", "odd_vcpus", "emulator", "numa", "iothreads", "migration_domain")
 PLACEMENT_STATEMENTS = ("accurate_topology", "no_nonarch_core_sharing", "dedicated")
 
-#: States the search can be in before it gives up exactness for greedy best-fit.
-DEFAULT_SEARCH_BUDGET = 200000
+#: States the exact search may visit before it hands over to greedy packers (hosts of <= 16 cores
+#: need under 200; 5,000 take about half a second here).
+DEFAULT_SEARCH_BUDGET = 5000
 #: Largest set of placed guests ``defrag`` tries moving together.
 DEFAULT_MAX_MOVES = 3
 
@@ -729,13 +730,18 @@ class _BudgetExceeded(Exception):
     pass
 
 
+Value = Tuple[int, int, int]   # guests placed, vCPUs placed, preference score
+
+
 class _Search:
     """Exact: most guests placed, then most vCPUs, then preferred shapes; memoised on free-core counts.
 
     Whole free cores of one (node, thread count) are interchangeable for what
-    fits, so the state is just those counts. That makes the search exact on
-    the hosts where it matters most (small, fragmented) and bounded on big
-    ones, where ``budget`` states make it fall back to best-fit greedy.
+    fits, so the state is just those counts; while the guests left to place
+    may go to any node, nodes are interchangeable too and the state is
+    sorted by node. That makes the search exact on the hosts where it matters
+    most (small, fragmented) and bounded on big ones, where ``budget`` states
+    make it hand over to a portfolio of greedy packers.
     """
 
     def __init__(self, demands: Sequence[_Demand], keys: Sequence[Tuple[int, int]], classes: Sequence[int],
@@ -744,7 +750,24 @@ class _Search:
         self.keys = list(keys)
         self.classes = classes
         self.budget = budget
-        self.memo: Dict[Tuple[int, Tuple[int, ...]], Tuple[int, int, int]] = {}
+        self.memo: Dict[Tuple[int, Tuple[int, ...]], Value] = {}
+        nodes = sorted({node for node, _ in self.keys})
+        self.node_slices = [[i for i, key in enumerate(self.keys) if key[0] == node] for node in nodes]
+        uniform = len({tuple(self.keys[i][1] for i in sl) for sl in self.node_slices}) == 1
+        self.bounds = [(sl[0], sl[-1] + 1) for sl in self.node_slices]   # keys are sorted: each node is a slice
+        position = {key: i for i, key in enumerate(self.keys)}
+        everything = {key: 1 << 30 for key in self.keys}
+        # single-node options do not depend on what is free: list them once, as index vectors
+        self.fixed: List[List[Tuple[_Option, Tuple[Tuple[int, int], ...]]]] = []
+        for demand in demands:
+            candidates = _options(_Demand(demand.request, demand.shapes, demand.refused, demand.nodes, False),
+                                  everything, classes)
+            self.fixed.append([(o, tuple((position[k], n) for k, n in o.need().items())) for o in candidates])
+        self.symmetric_from = [False] * (len(demands) + 1)
+        self.symmetric_from[len(demands)] = True
+        for i in range(len(demands) - 1, -1, -1):
+            self.symmetric_from[i] = uniform and self.symmetric_from[i + 1] and \
+                not isinstance(demands[i].request.numa, int)
 
     def caps(self, vector: Tuple[int, ...]) -> Dict[Tuple[int, int], int]:
         return dict(zip(self.keys, vector))
@@ -753,10 +776,28 @@ class _Search:
         need = option.need()
         return tuple(have - need.get(key, 0) for key, have in zip(self.keys, vector))
 
-    def value(self, i: int, vector: Tuple[int, ...]) -> Tuple[int, int, int]:
+    def memo_key(self, i: int, vector: Tuple[int, ...]):
+        if self.symmetric_from[i] and len(self.bounds) > 1:
+            return (i, tuple(sorted([vector[a:b] for a, b in self.bounds])))
+        return (i, vector)
+
+    def feasible(self, i: int, vector: Tuple[int, ...]) -> List[Tuple[_Option, Tuple[int, ...]]]:
+        """Options of guest ``i`` that fit ``vector``, each with the vector it leaves."""
+        found = []
+        for option, need in self.fixed[i]:
+            if all(vector[pos] >= count for pos, count in need):
+                left = list(vector)
+                for pos, count in need:
+                    left[pos] -= count
+                found.append((option, tuple(left)))
+        if not found and self.demands[i].may_span:
+            found = [(o, self.after(vector, o)) for o in _options(self.demands[i], self.caps(vector), self.classes)]
+        return found
+
+    def value(self, i: int, vector: Tuple[int, ...]) -> Value:
         if i == len(self.demands):
             return (0, 0, 0)
-        memo_key = (i, vector)
+        memo_key = self.memo_key(i, vector)
         cached = self.memo.get(memo_key)
         if cached is not None:
             return cached
@@ -764,9 +805,10 @@ class _Search:
             raise _BudgetExceeded()
         best = self.value(i + 1, vector)
         vcpus = self.demands[i].request.vcpus
-        for option in _options(self.demands[i], self.caps(vector), self.classes):
-            sub = self.value(i + 1, self.after(vector, option))
-            best = max(best, (sub[0] + 1, sub[1] + vcpus, sub[2] + option.score))
+        for option, left in self.feasible(i, vector):
+            sub = self.value(i + 1, left)
+            if (sub[0] + 1, sub[1] + vcpus, sub[2] + option.score) > best:
+                best = (sub[0] + 1, sub[1] + vcpus, sub[2] + option.score)
         self.memo[memo_key] = best
         return best
 
@@ -775,7 +817,7 @@ class _Search:
         for i, demand in enumerate(self.demands):
             target = self.value(i, vector)
             picked = None
-            for option in _best_fit_order(_options(demand, self.caps(vector), self.classes), self.caps(vector)):
+            for option in _best_fit_order([o for o, _ in self.feasible(i, vector)], self.caps(vector)):
                 after = self.after(vector, option)
                 sub = self.value(i + 1, after)
                 if (sub[0] + 1, sub[1] + demand.request.vcpus, sub[2] + option.score) == target:
@@ -794,21 +836,52 @@ def _best_fit_order(options: List[_Option], caps: Mapping[Tuple[int, int], int])
     return sorted(options, key=key)
 
 
-def _greedy(demands: Sequence[_Demand], caps: Dict[Tuple[int, int], int],
-            classes: Sequence[int]) -> List[Optional[_Option]]:
-    """Best-fit in the given order: what the plan does when the exact search would take too long."""
-    caps = dict(caps)
-    choices: List[Optional[_Option]] = []
-    for demand in demands:
-        options = _best_fit_order(_options(demand, caps, classes), caps)
+def _first_fit_order(options: List[_Option], caps: Mapping[Tuple[int, int], int]) -> List[_Option]:
+    """Nova's order: the lowest node that fits, then the preferred shape there."""
+    return sorted(options, key=lambda option: (option.nodes, -option.score))
+
+
+def _greedy(demands: Sequence[_Demand], caps: Mapping[Tuple[int, int], int], classes: Sequence[int],
+            order: Sequence[int], fit) -> Tuple[List[Optional[_Option]], Value]:
+    """One pass in ``order``, each guest on the first option ``fit`` ranks; returns choices and their value."""
+    left = dict(caps)
+    choices: List[Optional[_Option]] = [None] * len(demands)
+    placed = vcpus = score = 0
+    for i in order:
+        options = fit(_options(demands[i], left, classes), left)
         if not options:
-            choices.append(None)
             continue
-        choice = max(options, key=lambda o: o.score)
-        choices.append(choice)
+        choice = options[0]
+        choices[i] = choice
         for key, count in choice.need().items():
-            caps[key] -= count
-    return choices
+            left[key] -= count
+        placed, vcpus, score = placed + 1, vcpus + demands[i].request.vcpus, score + choice.score
+    return choices, (placed, vcpus, score)
+
+
+def _portfolio(demands: Sequence[_Demand], caps: Mapping[Tuple[int, int], int],
+               classes: Sequence[int]) -> List[Optional[_Option]]:
+    """When the exact search would take too long: the best of a few greedy packers.
+
+    Arrival order first-fit is Nova's packer, so the plan never places fewer
+    guests than Nova would; smallest-first best-fit is what usually places
+    the most (for a single kind of core it is optimal in count).
+    """
+    def smallest(i: int):
+        shapes = demands[i].shapes
+        return (min((s.cores for s in shapes), default=0), -demands[i].request.vcpus, i)
+
+    arrival = list(range(len(demands)))
+    orders = [arrival, sorted(arrival, key=smallest), sorted(arrival, key=smallest, reverse=True)]
+    best: Optional[Tuple[Value, int, List[Optional[_Option]]]] = None
+    rank = 0
+    for order in orders:
+        for fit in (_best_fit_order, _first_fit_order):
+            choices, value = _greedy(demands, caps, classes, order, fit)
+            if best is None or value > best[0]:
+                best = (value, rank, choices)
+            rank += 1
+    return best[2] if best else [None] * len(demands)
 
 
 def _search(demands: Sequence[_Demand], caps: Dict[Tuple[int, int], int], classes: Sequence[int],
@@ -822,7 +895,29 @@ def _search(demands: Sequence[_Demand], caps: Dict[Tuple[int, int], int], classe
             return search.choose(vector), "exact"
         except _BudgetExceeded:
             pass
-    return _greedy(demands, caps, classes), "greedy (the exact search passed %d states)" % budget
+    choices = _portfolio(demands, caps, classes)
+    placed = sum(1 for c in choices if c is not None)
+    proof = "; its count meets the upper bound, so no plan places more guests" \
+        if placed == _count_bound(demands, caps) else ""
+    return choices, "greedy portfolio (the exact search passed %d states%s)" % (budget, proof)
+
+
+def _count_bound(demands: Sequence[_Demand], caps: Mapping[Tuple[int, int], int]) -> int:
+    """No plan places more guests than the smallest requests that fit in all free cores together."""
+    needs = []
+    for demand in demands:
+        extra = 1 if demand.request.emulator == "isolate" else 0
+        if demand.request.thread_policy == "share":
+            needs.append(extra)
+        elif demand.shapes:
+            needs.append(min(s.cores for s in demand.shapes) + extra)
+    total, count = sum(caps.values()), 0
+    for need in sorted(needs):
+        if need > total:
+            break
+        total -= need
+        count += 1
+    return count
 
 
 # --------------------------------------------------------------------------- taking cores
