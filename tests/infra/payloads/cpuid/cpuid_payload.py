@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Write a 512-byte real-mode boot sector that prints CPUID leaves to COM1 and exits QEMU.
 
 The hypervisor leaves are the whole point of the CPUID renderers, and the only
@@ -20,7 +19,7 @@ The code is encoded by hand with the label/fixup assembler of
 ``../bootsector.py`` (extended here by a 16-bit relative ``call``), so no
 assembler package is needed.
 
-Usage: cpuid_payload.py OUTPUT [--size BYTES | --firmware]
+Usage: python3 cpuid_payload.py OUTPUT [--size BYTES | --firmware]
 """
 
 import argparse

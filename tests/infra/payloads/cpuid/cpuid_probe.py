@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Boot the CPUID payload in real QEMU with the rendered arguments and check what it read.
 
 The renderers claim that a granted ``dedicated`` sets 0x40000001 EDX bit 0
@@ -14,7 +13,7 @@ loader instead of SeaBIOS) and by the Molecule scenario ``cpuid_kvm``
 (SeaBIOS boots the same sector from a disk image), so both check the same
 things. CLI::
 
-    cpuid_probe.py run --workdir DIR [--firmware seabios|loader] [--output FILE]
+    python3 cpuid_probe.py run --workdir DIR [--firmware seabios|loader] [--output FILE]
 
 prints (or writes) a JSON report; exit status 0 only when every check passed.
 """
