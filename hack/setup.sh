@@ -18,6 +18,16 @@ mkdir -p "$CACHE_DIR"
 exec 9>"${CACHE_DIR}/setup.lock"
 flock 9
 
+# Mirrors have bad minutes; three tries a few seconds apart ride them out.
+retry() {
+  local n
+  for n in 1 2 3; do
+    "$@" && return 0
+    [ "$n" -lt 3 ] && { log "retrying in $((n * 5)) s: $*"; sleep $((n * 5)); }
+  done
+  return 1
+}
+
 apt_packages() { sed -e 's/#.*//' -e 's/[[:space:]]//g' -e '/^$/d' "$APT_LIST"; }
 
 missing_apt_packages() {
@@ -43,9 +53,9 @@ setup_apt() {
   local t0
   t0="$(now)"
   export DEBIAN_FRONTEND=noninteractive
-  "${sudo[@]}" apt-get update -qq
+  retry "${sudo[@]}" apt-get update -qq || die "apt-get update failed"
   # shellcheck disable=SC2046 # one word per package is wanted
-  "${sudo[@]}" apt-get install -y -qq \
+  retry "${sudo[@]}" apt-get install -y -qq \
     -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold \
     $(apt_packages) >"${CACHE_DIR}/setup-apt.log" 2>&1 || {
     tail -n 40 "${CACHE_DIR}/setup-apt.log" >&2
@@ -56,22 +66,21 @@ setup_apt() {
   log "apt: done in $(elapsed "$t0") s"
 }
 
-# Hash of everything that decides the venv's content, so a changed pin or a
-# different interpreter rebuilds it and nothing else does.
-venv_key() {
-  local py="$1"
-  {
-    "$py" -c 'import sys; print(sys.executable, sys.version)'
-    cat "$REQ_DEV" "$REQ_PY311"
-  } | sha256sum | cut -d' ' -f1
-}
+# The venv is keyed twice: on the interpreter (a different one means a new
+# venv) and on the requirement files (a changed pin is installed into the
+# existing venv, so people using it at that moment are not pulled from under).
+# CI always starts from a fresh clone, hence from a new venv.
+interpreter_key() { "$1" -c 'import sys; print(sys.executable, sys.version)' | sha256sum | cut -d' ' -f1; }
+requirements_key() { cat "$REQ_DEV" "$REQ_PY311" | sha256sum | cut -d' ' -f1; }
 
 setup_venv() {
-  local py key minor t0 req
+  local py minor t0 req ikey rkey
   py="$(controller_python)"
   [ -x "$py" ] || die "controller python '$py' is not executable"
-  key="$(venv_key "$py")"
-  if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$key" ] && [ -x "${VENV}/bin/python" ]; then
+  ikey="interpreter $(interpreter_key "$py")"
+  rkey="requirements $(requirements_key)"
+  if [ -x "${VENV}/bin/python" ] && [ -f "$STAMP" ] &&
+    [ "$(sed -n 1p "$STAMP")" = "$ikey" ] && [ "$(sed -n 2p "$STAMP")" = "$rkey" ]; then
     log "venv: ${VENV} up to date ($("${VENV}/bin/python" --version))"
     return
   fi
@@ -86,10 +95,14 @@ setup_venv() {
     *) die "Python ${minor} (${py}) is too old for the controller tooling: need 3.11 or newer" ;;
   esac
 
-  log "venv: building ${VENV} from ${py} (Python ${minor})"
   t0="$(now)"
-  rm -rf "$VENV"
-  "$py" -m venv "$VENV"
+  if [ -x "${VENV}/bin/python" ] && [ -f "$STAMP" ] && [ "$(sed -n 1p "$STAMP")" = "$ikey" ]; then
+    log "venv: requirements changed: updating ${VENV}"
+  else
+    log "venv: building ${VENV} from ${py} (Python ${minor})"
+    rm -rf "$VENV"
+    "$py" -m venv "$VENV"
+  fi
   local pip_log="${CACHE_DIR}/setup-pip.log"
   {
     "${VENV}/bin/python" -m pip install --upgrade 'pip==25.2' &&
@@ -99,7 +112,7 @@ setup_venv() {
     grep -v "^WARNING: Location 'file:" "$pip_log" | tail -n 40 >&2
     die "pip install failed (full log: ${pip_log})"
   }
-  printf '%s\n' "$key" >"$STAMP"
+  printf '%s\n%s\n' "$ikey" "$rkey" >"$STAMP"
   log "venv: done in $(elapsed "$t0") s: ansible-core $("${VENV}/bin/python" -c 'import ansible; print(ansible.__version__)')"
 }
 
