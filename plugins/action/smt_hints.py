@@ -1,0 +1,165 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) hvfleet.smt contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Action plugin hvfleet.smt.smt_hints: decide the SMT statements on the controller.
+
+It runs on the controller because a guest's statements depend on every host
+it may be migrated to, and only the controller sees them all (``hostvars``,
+fed by facts gathered earlier or by the fact cache). Nothing is changed on
+any host; the documentation lives in plugins/modules/smt_hints.py.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from ansible.errors import AnsibleError
+from ansible.plugins.action import ActionBase
+
+from ansible_collections.hvfleet.smt.plugins.module_utils.hints import (
+    STATEMENTS,
+    PlacementError,
+    Policy,
+    decide_domains,
+)
+
+ARGUMENT_SPEC = {
+    "guests": {"type": "list", "elements": "str"},
+    "migration_domain": {"type": "raw"},
+    "facts": {"type": "dict"},
+    "placement": {"type": "dict"},
+    "fail_on_deny": {"type": "list", "elements": "str", "choices": list(STATEMENTS), "default": []},
+    "withhold": {"type": "list", "elements": "str", "choices": list(STATEMENTS), "default": []},
+    "set_fact": {"type": "bool", "default": False},
+}
+
+
+class ActionModule(ActionBase):
+    TRANSFERS_FILES = False
+    _requires_connection = False
+    _supports_check_mode = True
+
+    def run(self, tmp=None, task_vars=None):
+        result = super().run(tmp, task_vars)
+        task_vars = task_vars or {}
+        _, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
+        current = task_vars.get("inventory_hostname")
+        hostvars = task_vars.get("hostvars") or {}
+        groups = task_vars.get("groups") or {}
+        try:
+            members = {}
+            facts = args["facts"] if args["facts"] is not None else _host_facts(hostvars, current)
+            placement = args["placement"] if args["placement"] is not None else _host_var(hostvars, current, "hvfleet_placement")
+            members[current] = (_plain(facts), _plain(placement))
+            wanted = args["guests"]
+            if wanted is None:
+                wanted = _guest_names(members[current][1])
+            domains = {}
+            for guest in wanted:
+                declared = _declared_domain(members[current][1], guest)
+                spec = declared if declared is not None else args["migration_domain"]
+                hosts = _resolve_domain(spec, groups, guest)
+                domains[guest] = [current] + [h for h in hosts if h != current]
+                for host in hosts:
+                    if host not in members:
+                        members[host] = (
+                            _plain(_host_facts(hostvars, host)),
+                            _plain(_host_var(hostvars, host, "hvfleet_placement")),
+                        )
+            statements = decide_domains(members, domains, current, Policy(withhold=frozenset(args["withhold"])))
+        except PlacementError as err:
+            result.update(failed=True, msg="smt_hints: %s" % err)
+            return result
+        except (AnsibleError, ValueError, TypeError) as err:
+            result.update(failed=True, msg="smt_hints on %s: %s" % (current, err))
+            return result
+        result["changed"] = False
+        result["statements"] = statements
+        result["migration_domains"] = domains
+        if members[current][1] is None and args["guests"] is None:
+            result.setdefault("warnings", []).append(
+                "host %s has no hvfleet_placement (and no placement option): no guest was decided" % current
+            )
+        if args["set_fact"]:
+            result["ansible_facts"] = {"hvfleet_smt_statements": statements}
+        denied = [
+            "%s: %s denied (%s)" % (guest, statement, ", ".join(r["code"] for r in statements[guest][statement]["reasons"]))
+            for guest in sorted(statements)
+            for statement in args["fail_on_deny"]
+            if not statements[guest][statement]["granted"]
+        ]
+        if denied:
+            result["failed"] = True
+            result["msg"] = "smt_hints: statements required by fail_on_deny were denied: " + "; ".join(denied)
+        return result
+
+
+def _host_var(hostvars, host, name):
+    """A variable of ``host`` as Ansible templates it; None when the host or the variable is absent."""
+    if host not in hostvars:
+        return None
+    variables = hostvars[host]
+    if name not in variables:
+        return None
+    return variables[name]
+
+
+def _host_facts(hostvars, host):
+    """hvfleet_smt facts, from ansible_facts (as gathered or cached) or a plain host variable."""
+    ansible_facts = _host_var(hostvars, host, "ansible_facts")
+    if isinstance(ansible_facts, Mapping) and ansible_facts.get("hvfleet_smt") is not None:
+        return ansible_facts["hvfleet_smt"]
+    return _host_var(hostvars, host, "hvfleet_smt")
+
+
+def _guest_names(placement):
+    if not isinstance(placement, Mapping) or not isinstance(placement.get("guests"), list):
+        return []  # the engine reports a malformed placement when it reads it
+    return [g.get("name") for g in placement["guests"] if isinstance(g, Mapping) and isinstance(g.get("name"), str)]
+
+
+def _declared_domain(placement, guest):
+    """The guest's own migration_domain from this host's placement (it overrides the option)."""
+    if not isinstance(placement, Mapping) or not isinstance(placement.get("guests"), list):
+        return None
+    for entry in placement["guests"]:
+        if isinstance(entry, Mapping) and entry.get("name") == guest:
+            return entry.get("migration_domain")
+    return None
+
+
+def _resolve_domain(spec, groups, guest):
+    """Hosts of a migration domain: none, an inventory group's hosts, or an explicit list."""
+    if spec is None:
+        return []
+    if isinstance(spec, str):
+        if spec not in groups:
+            raise ValueError(
+                "guest %s: migration_domain %r is not an inventory group; give a group name or a list of hosts"
+                % (guest, spec)
+            )
+        return list(groups[spec])
+    if isinstance(spec, (list, tuple)) and all(isinstance(h, str) and h for h in spec):
+        return list(spec)
+    raise ValueError(
+        "guest %s: migration_domain %r: expected an inventory group name or a list of host names" % (guest, spec)
+    )
+
+
+def _plain(value):
+    """Ansible's tagged containers and scalars as plain dict/list/str/int, which the engine checks strictly."""
+    if value is None or type(value) in (bool, int, float, str):
+        return value
+    if isinstance(value, Mapping):
+        return {_plain(key): _plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(item) for item in value]
+    if isinstance(value, bool):
+        return bool(value)
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, str):
+        return str(value)
+    if isinstance(value, float):
+        return float(value)
+    return value
