@@ -21,6 +21,7 @@ from ansible_collections.hvfleet.smt.plugins.module_utils.hints import (
     PlacementError,
     Policy,
     decide_domains,
+    plain_data as _plain,
 )
 
 ARGUMENT_SPEC = {
@@ -144,22 +145,3 @@ def _resolve_domain(spec, groups, guest):
     raise ValueError(
         "guest %s: migration_domain %r: expected an inventory group name or a list of host names" % (guest, spec)
     )
-
-
-def _plain(value):
-    """Ansible's tagged containers and scalars as plain dict/list/str/int, which the engine checks strictly."""
-    if value is None or type(value) in (bool, int, float, str):
-        return value
-    if isinstance(value, Mapping):
-        return {_plain(key): _plain(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(item) for item in value]
-    if isinstance(value, bool):
-        return bool(value)
-    if isinstance(value, int):
-        return int(value)
-    if isinstance(value, str):
-        return str(value)
-    if isinstance(value, float):
-        return float(value)
-    return value

@@ -1534,6 +1534,27 @@ def _with_host(reason: Reason, host: str) -> Reason:
     return dict(reason, host=host)
 
 
+def plain_data(value: Any) -> Any:
+    """Plain dict/list/str/int/float/bool/None from data that may carry subclasses.
+
+    Ansible hands plugins tagged containers and scalars (subclasses of dict,
+    str, int...); the engine checks types strictly, so the faces pass inputs
+    through this first. Anything that is not data is left for the checks to
+    refuse by name.
+    """
+    kind = type(value)
+    if value is None or kind is bool or kind is int or kind is float or kind is str:
+        return value
+    if _is_mapping(value):
+        return {plain_data(key): plain_data(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain_data(item) for item in value]
+    for base in (bool, int, float, str):
+        if isinstance(value, base):
+            return base(value)
+    return value
+
+
 # --------------------------------------------------------------------------
 # Small formatting helpers
 # --------------------------------------------------------------------------
