@@ -80,7 +80,7 @@ def test_every_description_has_expectations():
         assert set(desc["expect"]["smt"]) == {"control", "active", "possible", "threads_per_core"}, name
 
 
-def test_expectations_are_not_generated():
+def test_generator_lays_out_the_described_cores():
     """Guard against the generator and the expectations drifting into one source.
 
     The expected cores are written in the description; here they are checked
