@@ -655,7 +655,8 @@ def _topology_rows(topology: GuestTopology) -> Iterable[CpuidBits]:
                                                 "GenuineIntel", condition)
     yield CpuidBits(0x4, 0, "eax", 31, 26, cores - 1,
                     "cores per package - 1 (QEMU 7.2 counts one die)", "topology",
-                    "GenuineIntel")
+                    "GenuineIntel", "with host-cache-info=on and one core, QEMU keeps the "
+                    "host's value")
     yield CpuidBits(0x80000008, None, "ecx", 7, 0, per_die - 1,
                     "NC: logical processors per package - 1 (QEMU 7.2 counts one die)",
                     "topology", "AuthenticAMD")

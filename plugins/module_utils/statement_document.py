@@ -7,8 +7,8 @@ CPUID can carry only two statements, and only to guests that read the right
 leaves. The document carries all four -- granted or not, with the engine's
 reason codes -- to any guest that can read fw_cfg or SMBIOS: a Linux guest
 under ``/sys/firmware/qemu_fw_cfg/by_name/opt/org.hvfleet/smt-hints/raw``
-and ``/sys/firmware/dmi/entries/11-*/raw``, Windows through WMI's
-``OEMStringArray``.
+(base64, see ``FW_CFG_MAX_BYTES``) and ``/sys/firmware/dmi/entries/11-*/raw``,
+Windows through WMI's ``OEMStringArray``.
 
 The host side builds and encodes it; the guest side parses it with the same
 code. The schema is in docs/statement-document.md; the parser is strict, and
@@ -17,6 +17,8 @@ a document it cannot read grants nothing.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import re
 from dataclasses import dataclass
@@ -39,6 +41,12 @@ OEM_PREFIX = "org.hvfleet.smt-hints:"
 #: Far below the 64 KiB SMBIOS 2.x table and fw_cfg limits, and ~5x a
 #: realistic document: a larger one means the engine emitted something odd.
 MAX_DOCUMENT_BYTES = 2048
+#: The fw_cfg file holds the document base64-encoded (RFC 4648, padded). libvirt
+#: (9.0 checked) writes ``<sysinfo type='fwcfg'>`` values into ``-fw_cfg
+#: …,string=`` with XML entities and without doubling commas, so raw JSON makes
+#: QEMU refuse to start; base64 has neither commas nor markup characters.
+#: Direct QEMU arguments use the same encoding, so a guest reads one format.
+FW_CFG_MAX_BYTES = 4 * ((MAX_DOCUMENT_BYTES + 2) // 3)
 ISSUED = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
 MISSING = "statement_missing"
 
@@ -299,23 +307,46 @@ def oem_string(text: str) -> str:
     return OEM_PREFIX + text
 
 
+def fw_cfg_content(text: str) -> str:
+    """What the fw_cfg file holds: the encoded document in base64 (see ``FW_CFG_MAX_BYTES``)."""
+    _check_text(text)
+    return base64.b64encode(text.encode("ascii")).decode("ascii")
+
+
+def document_from_fw_cfg(data: Union[str, bytes], source: str = "fw_cfg " + FW_CFG_NAME) -> str:
+    """The document text from the fw_cfg file's content (``…/by_name/<name>/raw``)."""
+    if isinstance(data, str):
+        data = data.encode("ascii", errors="replace")
+    if not isinstance(data, bytes):
+        raise DocumentError(source, data, "base64 text")
+    data = data.rstrip(b"\x00 \t\r\n")
+    if len(data) > FW_CFG_MAX_BYTES:
+        raise DocumentError(source, data, "at most %d bytes of base64" % FW_CFG_MAX_BYTES)
+    try:
+        decoded = base64.b64decode(data, validate=True)
+        return decoded.decode("ascii")
+    except (binascii.Error, ValueError):
+        raise DocumentError(source, data, "base64 (RFC 4648) of the JSON document")
+
+
 def qemu_arguments(text: str) -> List[str]:
     """``-fw_cfg`` and ``-smbios type=11`` arguments (an argument list, no shell)."""
     _check_text(text)
     return [
-        "-fw_cfg", "name=%s,string=%s" % (FW_CFG_NAME, escape_qemu_option(text)),
+        "-fw_cfg", "name=%s,string=%s" % (FW_CFG_NAME, escape_qemu_option(fw_cfg_content(text))),
         "-smbios", "type=11,value=%s" % escape_qemu_option(oem_string(text)),
     ]
 
 
 def libvirt_entries(text: str) -> Tuple[Tuple[str, str], Tuple[str, str]]:
-    """``(fw_cfg name, value)`` and ``(OEM prefix, OEM string)`` for ``cpuid.libvirt_changes``.
+    """``(fw_cfg name, content)`` and ``(OEM prefix, OEM string)`` for ``cpuid.libvirt_changes``.
 
-    libvirt escapes commas itself when it builds QEMU's command line, and the
-    XML serializer escapes markup, so the text goes in unchanged.
+    libvirt doubles the commas of OEM strings itself and the XML serializer
+    escapes markup, so the OEM string goes in unchanged; the fw_cfg content is
+    base64 because libvirt does not escape that one for QEMU.
     """
     _check_text(text)
-    return (FW_CFG_NAME, text), (OEM_PREFIX, oem_string(text))
+    return (FW_CFG_NAME, fw_cfg_content(text)), (OEM_PREFIX, oem_string(text))
 
 
 def _check_text(text: Any) -> None:

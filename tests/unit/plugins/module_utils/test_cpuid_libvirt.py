@@ -185,7 +185,7 @@ class TestApply:
             sd.document_from_oem_strings(oem)).granted("no_smt")
         fw_cfg = again.findall("sysinfo[@type='fwcfg']/entry")
         assert len(fw_cfg) == 1 and fw_cfg[0].get("name") == sd.FW_CFG_NAME
-        assert sd.parse_document(fw_cfg[0].text).granted("no_smt")
+        assert sd.parse_document(sd.document_from_fw_cfg(fw_cfg[0].text)).granted("no_smt")
 
     def test_without_a_document_ours_are_removed(self, tmp_path):
         once = apply(DOMAIN, ("dedicated",)).xml

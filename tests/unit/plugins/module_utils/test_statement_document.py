@@ -3,7 +3,9 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """The statement document: host-side build and encode, guest-side parse, channel encodings."""
 
+import base64
 import json
+import re
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -109,7 +111,9 @@ class TestParse:
         assert sd.parse_document(text) == document
         assert sd.parse_document(text.encode() + b"\x00\n") == document
         fw_cfg, smbios = sd.qemu_arguments(text)[1], sd.qemu_arguments(text)[3]
-        assert unescape_qemu(fw_cfg.split("string=", 1)[1]) == text
+        content = unescape_qemu(fw_cfg.split("string=", 1)[1])
+        assert re.match(r"^[A-Za-z0-9+/=]+$", content), "nothing libvirt or QEMU would escape"
+        assert sd.parse_document(sd.document_from_fw_cfg(content.encode() + b"\x00")) == document
         oem = unescape_qemu(smbios.split("value=", 1)[1])
         assert sd.parse_document(sd.document_from_oem_strings(["other", oem])) == document
         for name in NAMES:
@@ -171,19 +175,33 @@ class TestChannels:
     def test_qemu_arguments(self):
         text = text_of()
         arguments = sd.qemu_arguments(text)
-        assert arguments[0] == "-fw_cfg" and arguments[2] == "-smbios"
-        assert arguments[1].startswith("name=opt/org.hvfleet/smt-hints,string={")
-        assert arguments[3].startswith("type=11,value=org.hvfleet.smt-hints:{")
-        assert ",," in arguments[1]
+        assert arguments == [
+            "-fw_cfg", "name=opt/org.hvfleet/smt-hints,string=" + base64.b64encode(
+                text.encode()).decode(),
+            "-smbios", "type=11,value=org.hvfleet.smt-hints:" + text.replace(",", ",,")]
+
+    @pytest.mark.parametrize("raw, match", [
+        (b"not base64!", "base64"),
+        (b"e30", "base64"),  # unpadded
+        (b"\xff", "base64"),
+        (b"A" * 2736, "at most 2732 bytes of base64"),
+        (42, "base64 text"),
+    ])
+    def test_fw_cfg_content_errors(self, raw, match):
+        with pytest.raises(DocumentError, match=match):
+            sd.document_from_fw_cfg(raw)
+
+    def test_fw_cfg_content_of_the_largest_document_fits(self):
+        assert len(sd.fw_cfg_content("x" * sd.MAX_DOCUMENT_BYTES)) == sd.FW_CFG_MAX_BYTES
 
     def test_fw_cfg_name_fits_qemu(self):
         assert sd.FW_CFG_NAME.startswith("opt/") and len(sd.FW_CFG_NAME) <= 55
 
-    def test_libvirt_entries_are_unescaped(self):
+    def test_libvirt_entries_oem_unescaped_fw_cfg_base64(self):
         text = text_of()
         (name, value), (prefix, oem) = sd.libvirt_entries(text)
-        assert (name, value, prefix, oem) == (sd.FW_CFG_NAME, text, sd.OEM_PREFIX,
-                                              sd.OEM_PREFIX + text)
+        assert (name, prefix, oem) == (sd.FW_CFG_NAME, sd.OEM_PREFIX, sd.OEM_PREFIX + text)
+        assert sd.document_from_fw_cfg(value) == text
 
     @pytest.mark.parametrize("text", ["", "a\nb", "\u00e9", None, "x" * 2049])
     def test_channels_take_only_encoded_documents(self, text):
