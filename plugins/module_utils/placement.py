@@ -126,7 +126,7 @@ def parse_host(facts: Any) -> Host:
     cpus = {} if cpus is None else cpus
     _require_mapping(where + ".cpus", cpus, "a mapping of CPU lists (online, offline, isolated, ...)")
     pre = _parse_cores(where, raw_cores)
-    threads_union = frozenset(t for _, _, threads in pre for t in threads)
+    threads_union = frozenset(t for entry in pre for t in entry[2])
     online = _optional_ids(where + ".cpus.online", cpus.get("online"))
     if online is None:
         online = threads_union
@@ -622,6 +622,9 @@ def shapes_for(request: Request, classes: Sequence[int]) -> Tuple[Tuple[Shape, .
         elif request.thread_policy == "prefer":
             per_core = _largest_divisor(v, cls)
             shapes.append(Shape(cls, per_core, v // per_core, False))
+    if request.thread_policy != "isolate":
+        # cores the guest fills come first (an odd guest fits E-cores without waste), then more siblings
+        shapes.sort(key=lambda s: (s.per_core < s.cls, -s.per_core, -s.cls))
     return tuple(shapes), refused
 
 
@@ -648,7 +651,7 @@ class _Option:
 
     @property
     def nodes(self) -> Tuple[int, ...]:
-        return tuple(sorted({key[0] for key, _ in self.take} | ({self.emulator[0]} if self.emulator else set())))
+        return tuple(sorted({pair[0][0] for pair in self.take} | ({self.emulator[0]} if self.emulator else set())))
 
 
 @dataclass(frozen=True)
@@ -717,7 +720,8 @@ def _spread_option(demand: _Demand, shape: Shape, caps: Mapping[Tuple[int, int],
     emulator = None
     if emulator_classes is not None:
         used = dict(take)
-        nodes = [key[0] for key, _ in take] + [n for n in order if n not in {key[0] for key, _ in take}]
+        used_nodes = [pair[0][0] for pair in take]
+        nodes = used_nodes + [n for n in order if n not in used_nodes]
         spare = [(node, cls) for node in nodes for cls in emulator_classes
                  if caps.get((node, cls), 0) - used.get((node, cls), 0) >= 1]
         if not spare:
@@ -751,7 +755,7 @@ class _Search:
         self.classes = classes
         self.budget = budget
         self.memo: Dict[Tuple[int, Tuple[int, ...]], Value] = {}
-        nodes = sorted({node for node, _ in self.keys})
+        nodes = sorted({key[0] for key in self.keys})
         self.node_slices = [[i for i, key in enumerate(self.keys) if key[0] == node] for node in nodes]
         uniform = len({tuple(self.keys[i][1] for i in sl) for sl in self.node_slices}) == 1
         self.bounds = [(sl[0], sl[-1] + 1) for sl in self.node_slices]   # keys are sorted: each node is a slice
@@ -817,7 +821,7 @@ class _Search:
         for i, demand in enumerate(self.demands):
             target = self.value(i, vector)
             picked = None
-            for option in _best_fit_order([o for o, _ in self.feasible(i, vector)], self.caps(vector)):
+            for option in _best_fit_order([pair[0] for pair in self.feasible(i, vector)], self.caps(vector)):
                 after = self.after(vector, option)
                 sub = self.value(i + 1, after)
                 if (sub[0] + 1, sub[1] + demand.request.vcpus, sub[2] + option.score) == target:
@@ -972,7 +976,7 @@ def _take_llc_best_fit(pool, universe, need):
     fitting = [(len(cores), key, cores) for key, cores in _groups(pool, lambda c: c.llc).items() if len(cores) >= need]
     if not fitting:
         return []
-    _, _, cores = min(fitting, key=lambda t: (t[0], t[1]))
+    cores = min(fitting, key=lambda t: (t[0], t[1]))[2]
     return cores[:need]
 
 
@@ -980,11 +984,11 @@ def _take_fewest_llc_groups(pool, universe, need):
     """Spread over as few cache groups as possible: biggest first, the remainder best-fit."""
     taken: List[Core] = []
     groups = sorted(_groups(pool, lambda c: c.llc).items(), key=lambda kv: (-len(kv[1]), kv[0]))
-    for index, (_, cores) in enumerate(groups):
+    for index, (_llc, cores) in enumerate(groups):
         rest = need - len(taken)
         if rest <= 0:
             break
-        fit = [c for _, c in groups[index:] if len(c) >= rest]
+        fit = [group[1] for group in groups[index:] if len(group[1]) >= rest]
         if fit:
             taken.extend(min(fit, key=len)[:rest])
             break
@@ -1152,7 +1156,7 @@ def _commit_threads(request: Request, cores: List[Core], ledger: _Ledger) -> All
     vcpus = [t for g in groups for t in g]
     ledger.add(request.name, ROLE_VCPU, vcpus)
     ledger.tolerant.add(request.name)
-    emulator, _ = _emulator_pins(request, None, cores, ledger)
+    emulator = _emulator_pins(request, None, cores, ledger)[0]
     topology = Topology(1, 1, 1, request.vcpus // per_core, per_core)
     consistent = sibling_exact(ledger.host, [[c] for c in vcpus], topology)
     return Allocation(request, tuple(vcpus), tuple(cores), per_core, topology, consistent, (), emulator, None, (),
@@ -1318,10 +1322,10 @@ def _lint_cpu_set(core: Core, cpus: FrozenSet[int], code: str, label: str, uses)
     if not inside or len(inside) == core.size:
         return []
     outside = tuple(t for t in core.threads if t not in cpus)
-    guests = tuple(sorted({name for t in core.threads for name, _ in uses.get(t, ())}))
+    guests = tuple(sorted({use[0] for t in core.threads for use in uses.get(t, ())}))
     listing = ((label, inside), ("not " + label, outside))
-    message = "%s is split: %s on %s, not on %s" % (core.describe(), label, format_cpulist(inside),
-                                                   format_cpulist(outside))
+    message = "%s is split: %s on %s, not on %s" % (
+        core.describe(), label, format_cpulist(inside), format_cpulist(outside))
     return [Finding(code, core, guests, listing, message)]
 
 
@@ -1431,7 +1435,7 @@ def plan(facts: Any, guests: Any = None, housekeeping: Any = None, placement: An
         "placement": document,
         "guests": result_guests,
         "placed": [a.request.name for a in outcome.allocations],
-        "unplaced": [r.name for r, _ in outcome.unplaced],
+        "unplaced": [pair[0].name for pair in outcome.unplaced],
         "moves": moves,
         "lint": {
             "current": [f.as_dict() for f in lint_host(host, current.housekeeping or frozenset(), current.guests)],
@@ -1464,15 +1468,15 @@ def _placement_document(cpus: FrozenSet[int], source: str, current: Sequence[Pla
 def _entry(allocation: Allocation) -> Dict[str, Any]:
     request = allocation.request
     if allocation.floating:
-        vcpus = [list(allocation.floating) for _ in range(request.vcpus)]
+        vcpus = [list(allocation.floating) for _vcpu in range(request.vcpus)]
     else:
         vcpus = [[cpu] for cpu in allocation.vcpus]
     if request.origin is not None:
         entry = copy.deepcopy(dict(request.origin))
         entry.update({"vcpus": vcpus, "emulator": list(allocation.emulator), "reserved": list(allocation.reserved),
-                      "iothreads": [list(allocation.emulator) for _ in range(request.iothreads)], "source": "plan",
-                      "plan": dict(entry.get("plan") or {}, **request.record(allocation.tolerant,
-                                                                            allocation.withheld))})
+                      "iothreads": [list(allocation.emulator) for _io in range(request.iothreads)], "source": "plan",
+                      "plan": dict(entry.get("plan") or {},
+                                   **request.record(allocation.tolerant, allocation.withheld))})
         return entry
     return {
         "name": request.name,
@@ -1480,7 +1484,7 @@ def _entry(allocation: Allocation) -> Dict[str, Any]:
         "vcpus": vcpus,
         "topology": allocation.topology.as_dict(),
         "emulator": list(allocation.emulator),
-        "iothreads": [list(allocation.emulator) for _ in range(request.iothreads)],
+        "iothreads": [list(allocation.emulator) for _io in range(request.iothreads)],
         "migration_domain": request.migration_domain,
         "source": "plan",
         "reserved": list(allocation.reserved),
@@ -1536,9 +1540,9 @@ def _statements_for(allocation: Allocation, statements: Optional[Mapping[str, An
 def _withheld_message(allocation: Allocation) -> str:
     if allocation.floating:
         return "thread_policy share: the guest floats over the shared pool, so the plan promises nothing about it"
+    request = allocation.request
     return ("the idle siblings of this guest's cores are left to other guests (thread_policy %s, odd_vcpus %s), "
-            "so a later plan may put someone beside it" % (allocation.request.thread_policy,
-                                                            allocation.request.odd_vcpus))
+            "so a later plan may put someone beside it" % (request.thread_policy, request.odd_vcpus))
 
 
 def engine_statements(facts: Mapping[str, Any], placement: Mapping[str, Any]) -> Tuple[Optional[Mapping[str, Any]], str]:
@@ -1605,8 +1609,8 @@ def _split_cores(host: Host, ledger: _Ledger, guest: PlacedGuest) -> int:
     for index in sorted({host.core_of[c] for c in guest.vcpu_cpus if c in host.core_of}):
         core = host.cores[index]
         users = [u for t in core.threads for u in ledger.users[t]]
-        others = [n for n, _ in users if n != guest.name]
-        mine = [t for t in core.threads if any(n == guest.name for n, _ in ledger.users[t])]
+        others = [use[0] for use in users if use[0] != guest.name]
+        mine = [t for t in core.threads if any(use[0] == guest.name for use in ledger.users[t])]
         if others or len(mine) < core.size or ledger.housekeeping.intersection(core.threads):
             count += 1
     return count

@@ -125,6 +125,20 @@ def test_pad_reserves_the_idle_siblings_and_reports_waste():
     assert report["withheld"] == []
 
 
+def test_pad_prefers_cores_it_fills_on_hybrid():
+    cores = [[0, 1], [2, 3], [4, 5], [6, 7], [8], [9], [10], [11]]
+    result = P.plan(facts_for(cores), [guest("odd", 3, odd_vcpus="pad")], housekeeping=[0, 1])
+    assert planned(result, "odd")["vcpus"] == [[8], [9], [10]]
+    assert result["guests"]["odd"]["wasted"]["threads"] == 0
+
+
+def test_isolate_prefers_p_cores_on_hybrid():
+    cores = [[0, 1], [2, 3], [4, 5], [6, 7], [8], [9], [10], [11]]
+    result = P.plan(facts_for(cores), [guest("iso", 2, thread_policy="isolate")], housekeeping=[8])
+    entry = planned(result, "iso")
+    assert all(p[0] < 8 for p in entry["vcpus"]) and len(entry["reserved"]) == 2
+
+
 def test_pad_on_smt4_uses_the_largest_divisor():
     cores = [[i * 4 + t for t in range(4)] for i in range(4)]
     result = P.plan(facts_for(cores), [guest("six", 6, odd_vcpus="pad")], housekeeping=[0, 1, 2, 3])
