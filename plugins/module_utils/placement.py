@@ -864,7 +864,7 @@ def _greedy(demands: Sequence[_Demand], caps: Mapping[Tuple[int, int], int], cla
 
 
 def _portfolio(demands: Sequence[_Demand], caps: Mapping[Tuple[int, int], int],
-               classes: Sequence[int]) -> List[Optional[_Option]]:
+               classes: Sequence[int]) -> Tuple[List[Optional[_Option]], Value]:
     """When the exact search would take too long: the best of a few greedy packers.
 
     Arrival order first-fit is Nova's packer, so the plan never places fewer
@@ -885,12 +885,17 @@ def _portfolio(demands: Sequence[_Demand], caps: Mapping[Tuple[int, int], int],
             if best is None or value > best[0]:
                 best = (value, rank, choices)
             rank += 1
-    return best[2] if best else [None] * len(demands)
+    return (best[2], best[0]) if best else ([None] * len(demands), (0, 0, 0))
 
 
 def _search(demands: Sequence[_Demand], caps: Dict[Tuple[int, int], int], classes: Sequence[int],
             budget: int) -> Tuple[List[Optional[_Option]], str]:
     keys = sorted(caps)
+    choices, value = _portfolio(demands, caps, classes)
+    if value == (len(demands), sum(d.request.vcpus for d in demands), 0) and len(demands) > 8:
+        # Every guest placed on its preferred shape in one node: no plan scores better, so a big batch
+        # skips the search (on big hosts it would only burn its budget); small ones keep its tie-breaks.
+        return choices, "greedy portfolio (every guest placed as preferred, which is optimal)"
     if len(demands) <= 400:
         search = _Search(demands, keys, classes, budget)
         vector = tuple(caps[k] for k in keys)
@@ -899,8 +904,7 @@ def _search(demands: Sequence[_Demand], caps: Dict[Tuple[int, int], int], classe
             return search.choose(vector), "exact"
         except _BudgetExceeded:
             pass
-    choices = _portfolio(demands, caps, classes)
-    placed = sum(1 for c in choices if c is not None)
+    placed = value[0]
     proof = "; its count meets the upper bound, so no plan places more guests" \
         if placed == _count_bound(demands, caps) else ""
     return choices, "greedy portfolio (the exact search passed %d states%s)" % (budget, proof)
@@ -1187,7 +1191,10 @@ def check_plan(facts: Any, placement: Any) -> List[str]:
     guests; tests run it on every generated plan.
     """
     host = parse_host(facts)
-    current = parse_placement(placement, host)
+    return _check(host, parse_placement(placement, host))
+
+
+def _check(host: Host, current: Placement) -> List[str]:
     problems: List[str] = []
     housekeeping = current.housekeeping or frozenset()
     offline = sorted(housekeeping - host.online)
@@ -1307,6 +1314,8 @@ def _lint_pools(core: Core, housekeeping: FrozenSet[int], uses) -> List[Finding]
                 continue  # runs in the shared pool by design
             pools.setdefault("guest " + name, set()).add(cpu)
     guests = sorted(k[len("guest "):] for k in pools if k.startswith("guest "))
+    if not guests or ("housekeeping" not in pools and len(guests) < 2):
+        return []
     listing = tuple((k, tuple(sorted(v))) for k, v in sorted(pools.items()))
     where = "%s is split: %s" % (core.describe(), "; ".join("%s on %s" % (k, format_cpulist(v)) for k, v in listing))
     found = []
@@ -1423,7 +1432,8 @@ def plan(facts: Any, guests: Any = None, housekeeping: Any = None, placement: An
         outcome, moves = _defrag(host, ledger, current, requests, outcome, budget,
                                  _int("max_moves", max_moves, minimum=0))
     document = _placement_document(cpus, source, current.guests, outcome.allocations)
-    problems = check_plan(facts, document)
+    planned_placement = parse_placement(document, host)
+    problems = _check(host, planned_placement)
     if problems:
         raise AssertionError("the planner produced an invalid plan: %s" % "; ".join(problems))
     statements, engine = engine_statements(_unwrap(facts, "hvfleet_smt"), document)
@@ -1439,7 +1449,7 @@ def plan(facts: Any, guests: Any = None, housekeeping: Any = None, placement: An
         "moves": moves,
         "lint": {
             "current": [f.as_dict() for f in lint_host(host, current.housekeeping or frozenset(), current.guests)],
-            "planned": [f.as_dict() for f in lint_host(host, cpus, parse_placement(document, host).guests)],
+            "planned": [f.as_dict() for f in lint_host(host, cpus, planned_placement.guests)],
         },
         "search": outcome.search,
         "statements_source": engine,
