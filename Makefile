@@ -1,15 +1,15 @@
 # Developer and CI entry points; the work is done by the scripts in hack/.
 # See docs/development.md.
 .DEFAULT_GOAL := help
-.PHONY: help setup test units sanity lint molecule demo
+.PHONY: help setup test units sanity lint integration molecule demo
 
 help: ## list the targets
-	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{ printf "  make %-9s %s\n", $$1, $$2 }'
+	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{ printf "  make %-12s %s\n", $$1, $$2 }'
 
 setup: ## install Debian packages and the pinned .venv (fast when already done)
 	@bash hack/setup.sh
 
-test: ## everything CI runs: setup, sanity, units, lint, molecule; stops at the first failure
+test: ## everything CI runs: setup, sanity, units, lint, integration, molecule; stops at the first failure
 	@bash hack/test.sh
 
 units: setup ## unit tests (pytest over tests/unit)
@@ -20,6 +20,9 @@ sanity: setup ## ansible-test sanity on a temp copy; compile+import on Python 3.
 
 lint: setup ## yamllint, ansible-lint (production), changelog fragments, shellcheck
 	@bash hack/lint.sh
+
+integration: setup ## pytest over tests/integration (playbooks, ansible-runner, fact caches; no guests)
+	@bash hack/integration.sh
 
 molecule: setup ## every Molecule scenario under extensions/molecule/
 	@bash hack/molecule.sh

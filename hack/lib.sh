@@ -60,3 +60,17 @@ require_venv() {
   export PATH="${VENV}/bin:${PATH}"
   export VIRTUAL_ENV="${VENV}"
 }
+
+# pytest with the venv; exit code 5 (nothing collected) is a failure, because
+# every suite here has tests and collecting none means something broke.
+run_pytest() {
+  local suite="$1" rc=0
+  shift
+  export HYPOTHESIS_PROFILE="${HYPOTHESIS_PROFILE:-ci}"
+  "${VENV}/bin/python" -m pytest "$@" || rc=$?
+  case "$rc" in
+    0) ;;
+    5) die "pytest collected no ${suite} tests: this project always has them, so something is broken (a wrong path, a file pattern, an import)" ;;
+    *) die "${suite} tests failed (pytest exit code ${rc})" ;;
+  esac
+}

@@ -1,19 +1,19 @@
 #!/usr/bin/env bash
-# `make test`: setup, then every suite in order, stopping at the first failure,
+# `make test`: setup, then every suite in order (cheap checks first), stopping at the first failure,
 # and a summary of what ran, how long it took, and what did not run.
 set -euo pipefail
 # shellcheck source=hack/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$REPO_ROOT"
 
-STEPS=(setup sanity units lint molecule)
+STEPS=(setup sanity units lint integration molecule)
 results=()
 status=0
 t_all="$(now)"
 
 for step in "${STEPS[@]}"; do
   if [ "$status" -ne 0 ]; then
-    results+=("$(printf '%-9s %-7s' "$step" "not run")")
+    results+=("$(printf '%-12s %-7s' "$step" "not run")")
     continue
   fi
   printf '\n######## %s ########\n' "$step"
@@ -22,9 +22,9 @@ for step in "${STEPS[@]}"; do
   bash "${REPO_ROOT}/hack/${step}.sh" || rc=$?
   took="$(elapsed "$t0")"
   if [ "$rc" -eq 0 ]; then
-    results+=("$(printf '%-9s %-7s %8s s' "$step" "passed" "$took")")
+    results+=("$(printf '%-12s %-7s %8s s' "$step" "passed" "$took")")
   else
-    results+=("$(printf '%-9s %-7s %8s s  (exit %d)' "$step" "FAILED" "$took" "$rc")")
+    results+=("$(printf '%-12s %-7s %8s s  (exit %d)' "$step" "FAILED" "$took" "$rc")")
     status="$rc"
   fi
 done
