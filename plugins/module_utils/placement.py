@@ -433,7 +433,8 @@ def resolve_housekeeping(spec: Any, host: Host, current: Placement) -> Tuple[Fro
         if current.housekeeping is None:
             raise PlanError("housekeeping", None, "a number of whole cores per NUMA node, a cpulist, or a mapping "
                             "of NUMA node id to either (or a current placement that names its housekeeping CPUs)")
-        return current.housekeeping, current.housekeeping_source or "current placement"
+        # systemd may allow offline CPUs; only online ones can run anything
+        return current.housekeeping & host.online, current.housekeeping_source or "current placement"
     if isinstance(spec, Mapping):
         cpus: Set[int] = set()
         for key, value in spec.items():
@@ -1194,18 +1195,26 @@ def check_plan(facts: Any, placement: Any) -> List[str]:
     return _check(host, parse_placement(placement, host))
 
 
-def _check(host: Host, current: Placement) -> List[str]:
+def _check(host: Host, current: Placement, only: Optional[FrozenSet[str]] = None) -> List[str]:
+    """Problems of the planned guests (those with a plan record, or the names in ``only``).
+
+    Guests that merely run (``source: live``) are what the host is; lint
+    reports their splits, this reports what a plan got wrong.
+    """
     problems: List[str] = []
     housekeeping = current.housekeeping or frozenset()
     offline = sorted(housekeeping - host.online)
-    if offline:
+    if offline and only is None:
         problems.append("housekeeping lists CPUs that are not online: %s" % _fmt(offline))
     holders: Dict[int, str] = {}
     for guest in current.guests:
-        planned = isinstance(guest.record.get("plan"), Mapping) or guest.record.get("source") == "plan"
-        problems.extend(_check_guest(host, guest, planned))
+        if only is None:
+            planned = isinstance(guest.record.get("plan"), Mapping) or guest.record.get("source") == "plan"
+        else:
+            planned = guest.name in only
         if not planned:
             continue
+        problems.extend(_check_guest(host, guest))
         owned = set(_guest_exclusive_cpus(guest))
         if guest.emulator and not set(guest.emulator) <= housekeeping:
             owned |= set(guest.emulator)
@@ -1217,22 +1226,24 @@ def _check(host: Host, current: Placement) -> List[str]:
         if clash:
             problems.append("guest %s is pinned to housekeeping CPUs %s" % (guest.name, _fmt(clash)))
     for guest in current.guests:
-        for cpu in sorted(set(c for pins in guest.vcpus for c in pins) | set(guest.emulator)):
+        used = set(c for pins in guest.vcpus for c in pins) | set(guest.emulator) | set(guest.reserved)
+        used.update(c for pins in guest.iothreads for c in pins)
+        for cpu in sorted(used):
             owner = holders.get(cpu)
             if owner is not None and owner != guest.name:
                 problems.append("guest %s runs on CPU %d, which the plan gives to %s" % (guest.name, cpu, owner))
     return problems
 
 
-def _check_guest(host: Host, guest: PlacedGuest, planned: bool) -> List[str]:
+def _check_guest(host: Host, guest: PlacedGuest) -> List[str]:
     problems = []
     offline = sorted({c for pins in guest.vcpus for c in pins} - host.online)
     if offline:
         problems.append("guest %s has vCPUs pinned to offline CPUs %s" % (guest.name, _fmt(offline)))
-    if guest.topology is not None and guest.topology.vcpus != len(guest.vcpus):
-        problems.append("guest %s: topology %s shows %d vCPUs, it has %d"
-                        % (guest.name, guest.topology.as_dict(), guest.topology.vcpus, len(guest.vcpus)))
-    if planned and guest.pinned:
+    if guest.topology is None or guest.topology.vcpus != len(guest.vcpus):
+        problems.append("guest %s: topology %s does not show its %d vCPUs"
+                        % (guest.name, guest.topology.as_dict() if guest.topology else None, len(guest.vcpus)))
+    if guest.pinned:
         pins = [p[0] for p in guest.vcpus]
         if len(set(pins)) != len(pins):
             problems.append("guest %s pins two vCPUs to one CPU" % guest.name)
@@ -1433,7 +1444,7 @@ def plan(facts: Any, guests: Any = None, housekeeping: Any = None, placement: An
                                  _int("max_moves", max_moves, minimum=0))
     document = _placement_document(cpus, source, current.guests, outcome.allocations)
     planned_placement = parse_placement(document, host)
-    problems = _check(host, planned_placement)
+    problems = _check(host, planned_placement, frozenset(a.request.name for a in outcome.allocations))
     if problems:
         raise AssertionError("the planner produced an invalid plan: %s" % "; ".join(problems))
     statements, engine = engine_statements(_unwrap(facts, "hvfleet_smt"), document)

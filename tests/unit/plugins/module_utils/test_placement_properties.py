@@ -36,10 +36,17 @@ def hosts(draw, max_cores_per_node=6):
     for size in sizes:
         cores.append(sorted(ids[cursor:cursor + size]))
         cursor += size
+    # sometimes a sibling is offline (smt on, CPU offlined by hand): it leaves its core's thread list
+    offline = []
+    if draw(st.booleans()) and max(sizes) > 1:
+        for core in cores:
+            if len(core) > 1 and draw(st.booleans()):
+                offline.append(core.pop())
+    present = sorted(ids)
     node_of = [i // per_node for i in range(len(cores))]
     split = draw(st.booleans())
     llc_of = [node_of[i] * 2 + (1 if split and (i % per_node) >= per_node // 2 else 0) for i in range(len(cores))]
-    online = sorted(ids)
+    online = sorted(t for core in cores for t in core)
     ordered = sorted(range(len(cores)), key=lambda i: min(cores[i]))
     isolated = draw(st.sets(st.sampled_from(online), max_size=4))
     return {
@@ -47,7 +54,7 @@ def hosts(draw, max_cores_per_node=6):
         "collected_at": "2026-11-25T00:00:00Z",
         "smt": {"control": "on" if max(sizes) > 1 else "notsupported", "active": max(sizes) > 1,
                 "possible": max(sizes) > 1, "threads_per_core": {"min": min(sizes), "max": max(sizes)}},
-        "cpus": {"online": online, "offline": [], "present": online, "possible": online,
+        "cpus": {"online": online, "offline": sorted(offline), "present": present, "possible": present,
                  "isolated": sorted(isolated), "nohz_full": [], "kernel_max": 8191},
         "cores": [{"package": node_of[i], "die": 0, "cluster": None, "core": i, "threads": cores[i]} for i in ordered],
         "packages": [],
@@ -74,9 +81,19 @@ def scenarios(draw, max_cores_per_node=6, policies=P.THREAD_POLICIES):
                  "topology": {"sockets": 1, "dies": 1, "clusters": 1, "cores": len(pins), "threads": 1},
                  "emulator": draw(st.sampled_from([housekeeping, sorted(pins)])), "iothreads": [],
                  "migration_domain": None, "source": "live"}
-        if draw(st.booleans()):
+        shape = draw(st.sampled_from(["pinned", "pinned", "tolerant", "floating", "no topology", "bad topology"]))
+        if shape == "tolerant":
             entry["plan"] = {"core_sharing": "tolerant"}
+        elif shape == "floating":   # unpinned vCPUs over some CPUs, the emulator where they run
+            entry["vcpus"] = [sorted(pins)] * len(pins)
+            del entry["emulator"]
+        elif shape == "no topology":
+            del entry["topology"]
+        elif shape == "bad topology":
+            entry["topology"]["cores"] += 1
         placed.append(entry)
+    if facts["cpus"]["offline"] and draw(st.booleans()):
+        housekeeping = sorted(housekeeping + facts["cpus"]["offline"][:1])   # systemd may list offline CPUs
     batch = []
     for index in range(draw(st.integers(0, 5))):
         batch.append({
@@ -111,7 +128,8 @@ def owned_cpus(entry, housekeeping):
 
 
 def used_cpus(entry):
-    cpus = {c for pins in entry["vcpus"] for c in pins} | set(entry.get("emulator") or [])
+    cpus = {c for pins in entry["vcpus"] for c in pins}
+    cpus |= set(entry["emulator"]) if "emulator" in entry else cpus
     cpus |= set(entry.get("reserved") or [])
     return cpus
 
@@ -125,6 +143,7 @@ def test_plan_invariants(scenario):
     document = result["placement"]
     housekeeping = document["housekeeping"]
 
+    housekeeping = [c for c in housekeeping if c in host.online]
     # placing never changes placed guests (nor the caller's document)
     assert placement == before
     assert document["guests"][:len(before["guests"])] == before["guests"]
@@ -272,6 +291,7 @@ def test_engine_grants_what_whole_core_plans_promise(scenario):
     facts, placement, batch = scenario
     for request in batch:
         request["odd_vcpus"] = "pad" if request["odd_vcpus"] == "withhold" else request["odd_vcpus"]
+    assume(not facts["cpus"]["offline"])   # an offline sibling may come back: the engine denies, rightly
     try:
         result = P.plan(facts, batch, placement=placement)
     except PlanError:
