@@ -507,9 +507,8 @@ def _parse_guest(raw: Any, index: int, present: Optional[FrozenSet[int]], host: 
                     emulator_default = False
                 else:
                     emulator = None
-                if emulator is not None and not iothreads_raw and type(iothreads_raw) in (type(None), list) and (
-                    domain is None or type(domain) is str
-                ):
+                iothreads = _fast_iothreads(iothreads_raw, present)
+                if emulator is not None and iothreads is not None and (domain is None or type(domain) is str):
                     return Guest(
                         name,
                         len(pins),
@@ -518,10 +517,26 @@ def _parse_guest(raw: Any, index: int, present: Optional[FrozenSet[int]], host: 
                         info.topology if info is not None else None,
                         emulator,
                         emulator_default,
-                        (),
+                        iothreads,
                         info,
                     )
     return _parse_guest_slow(raw, index, present, host)
+
+
+def _fast_iothreads(raw: Any, present: Optional[FrozenSet[int]]) -> Optional[Tuple[Tuple[int, ...], ...]]:
+    """Iothread pin sets in the common shape, or None to let the careful parser decide."""
+    if raw is None or (type(raw) is list and not raw):
+        return ()
+    if type(raw) is not list or set(map(type, raw)) != _LIST_ONLY or not all(raw):
+        return None
+    out = []
+    for cpus in raw:
+        if set(map(type, cpus)) != _INT_ONLY or min(cpus) < 0 or len(set(cpus)) != len(cpus):
+            return None
+        if present is not None and not present.issuperset(cpus):
+            return None
+        out.append(tuple(cpus))
+    return tuple(out)
 
 
 def _parse_guest_slow(raw: Any, index: int, present: Optional[FrozenSet[int]], host: Optional[str]) -> Guest:
@@ -1184,7 +1199,7 @@ def _foreign_on_pins(ctx: _HostContext, guest: Guest) -> List[Reason]:
     on_emulator: List[Tuple[int, int]] = []
     on_iothread: List[Tuple[int, int]] = []
     others: List[Tuple[int, int]] = []
-    other_aux = None
+    aux_count = None
     for vcpu, cpu in enumerate(guest.pins):
         if cpu not in usage.foreign_on_own_pin:
             continue
@@ -1198,9 +1213,10 @@ def _foreign_on_pins(ctx: _HostContext, guest: Guest) -> List[Reason]:
         if cpu in usage.multi:
             others.append(hit)
         elif cpu in usage.aux:
-            if other_aux is None:
-                other_aux = _aux_of_others(ctx, guest)
-            if cpu in other_aux:
+            if aux_count is None:
+                aux_count = _aux_count(ctx)
+            mine = (cpu in emulator) + (cpu in iothreads)
+            if aux_count.get(cpu, 0) > (1 if mine else 0):
                 others.append(hit)
     out = []
     if housekeeping:
@@ -1247,89 +1263,102 @@ def _vcpus_on(hits: Sequence[Tuple[int, int]]) -> str:
     return "vCPUs %s run on CPUs %s" % (_cpus(vcpu for vcpu, _ in hits), _cpus(cpu for _, cpu in hits))
 
 
-def _aux_of_others(ctx: _HostContext, guest: Guest) -> FrozenSet[int]:
-    """CPUs of other guests' emulators and iothreads (only needed to word a denial)."""
-    out = set()
-    for other in ctx.placement.guests:
-        if other is not guest:
-            out.update(other.emulator)
-            for cpus in other.iothreads:
-                out.update(cpus)
-    return frozenset(out)
+def _aux_count(ctx: _HostContext) -> Dict[int, int]:
+    """CPU -> how many guests have emulator or iothread pins there (built once per host, for wording)."""
+    cached = ctx.cache.get("aux_count")
+    if cached is None:
+        cached = {}
+        for guest in ctx.placement.guests:
+            helpers = set(guest.emulator)
+            for cpus in guest.iothreads:
+                helpers.update(cpus)
+            for cpu in helpers:
+                cached[cpu] = cached.get(cpu, 0) + 1
+        ctx.cache["aux_count"] = cached
+    return cached
 
 
-# A pin set wider than this is not spread into the per-CPU index (floating
-# vCPUs list every online CPU); it is kept whole and tested on lookup.
-_WIDE = 16
+def _words(ctx: _HostContext, guest: Guest, cpu: int, include_self: bool = True) -> List[str]:
+    """Who else may run on ``cpu``, in words: host tasks, this guest's helpers, other guests."""
+    usage = ctx.usage
+    words = []
+    if include_self:
+        if cpu in usage.housekeeping:
+            words.append("host tasks (%s)" % _housekeeping_source(ctx.placement))
+        if cpu in guest.emulator:
+            words.append("this guest's emulator" + _emulator_default_note(guest))
+        words.extend("this guest's iothread %d" % i for i, cpus in enumerate(guest.iothreads) if cpu in cpus)
+    pinned, wide = _user_index(ctx)
+    users = pinned.get(cpu, [])
+    if wide:
+        users = users + [user for cpus, user in wide if _holds(ctx, cpus, cpu)]
+    name = guest.name
+    vcpus_of: Dict[str, List[int]] = {}
+    helpers = []
+    for other, role, detail in users:
+        if other == name:
+            continue
+        if role == "vcpu":
+            vcpus_of.setdefault(other, []).extend(detail)
+        elif role == "emulator":
+            helpers.append((other, "guest %s's emulator" % other))
+        else:
+            helpers.append((other, "guest %s's iothread %d" % (other, detail)))
+    for other in sorted(set(vcpus_of) | {other for other, _ in helpers}):
+        vcpus = vcpus_of.get(other)
+        if vcpus:
+            words.append("guest %s (vCPU%s %s)" % (other, "s" if len(vcpus) > 1 else "", _cpus(vcpus)))
+        words.extend(word for owner, word in helpers if owner == other)
+    return words
 
 
-class _User(NamedTuple):
-    """One guest's use of some CPUs, worded once for every sentence that names it."""
+def _user_index(ctx: _HostContext) -> Tuple[Dict[int, List[Tuple[str, str, Any]]], List[Tuple[Tuple[int, ...], Tuple[str, str, Any]]]]:
+    """CPU -> (guest, role, vCPU ids | iothread index) for narrow pin sets; wide sets kept whole.
 
-    guest: str
-    role: str  # vcpu | emulator | iothread
-    others_see: str  # how another guest's sentence names it
-    self_sees: Optional[str]  # how the guest's own sentence names it (None: not foreign to it)
-
-
-def _who(ctx: _HostContext) -> Tuple[Dict[int, List[_User]], List[Tuple[FrozenSet[int], _User]]]:
-    """Who may run on each CPU, for sentences.
-
-    Built once per host and only when a denial is worded; deciding never
-    needs it.
+    Built once per host, and only when a sentence must name another guest;
+    deciding never needs it.
     """
-    cached = ctx.cache.get("who")
+    cached = ctx.cache.get("users")
     if cached is not None:
         return cached
-    narrow: Dict[int, List[_User]] = {}
-    wide: List[Tuple[FrozenSet[int], _User]] = []
+    pinned: Dict[int, List[Tuple[str, str, Any]]] = {}
+    wide: List[Tuple[Tuple[int, ...], Tuple[str, str, Any]]] = []
 
     def add(cpus, user):
-        if len(cpus) > _WIDE:
-            wide.append((frozenset(cpus), user))
+        if len(cpus) > 16:
+            wide.append((cpus, user))
         else:
             for cpu in cpus:
-                narrow.setdefault(cpu, []).append(user)
+                pinned.setdefault(cpu, []).append(user)
 
     for guest in ctx.placement.guests:
         name = guest.name
         if guest.pins is not None:
             for vcpu, cpu in enumerate(guest.pins):
-                narrow.setdefault(cpu, []).append(_User(name, "vcpu", "guest %s (vCPU %d)" % (name, vcpu), None))
+                pinned.setdefault(cpu, []).append((name, "vcpu", (vcpu,)))
         else:
-            groups: Dict[Tuple[int, ...], List[int]] = {}
+            groups: Dict[int, Tuple[Tuple[int, ...], List[int]]] = {}
             for vcpu, cpus in enumerate(guest.cpusets):
-                groups.setdefault(cpus, []).append(vcpu)
-            for cpus, vcpus in groups.items():
-                words = "guest %s (vCPU%s %s)" % (name, "s" if len(vcpus) > 1 else "", _cpus(vcpus))
-                add(cpus, _User(name, "vcpu", words, None))
-        add(
-            guest.emulator,
-            _User(name, "emulator", "guest %s's emulator" % name, "this guest's emulator" + _emulator_default_note(guest)),
-        )
+                groups.setdefault(id(cpus), (cpus, []))[1].append(vcpu)
+            for cpus, vcpus in groups.values():
+                add(cpus, (name, "vcpu", vcpus))
+        add(guest.emulator, (name, "emulator", None))
         for index, cpus in enumerate(guest.iothreads):
-            add(
-                cpus,
-                _User(name, "iothread", "guest %s's iothread %d" % (name, index), "this guest's iothread %d" % index),
-            )
-    ctx.cache["who"] = (narrow, wide)
-    return narrow, wide
+            add(cpus, (name, "iothread", index))
+    ctx.cache["users"] = (pinned, wide)
+    return pinned, wide
 
 
-def _words(ctx: _HostContext, guest: Guest, cpu: int, include_self: bool = True) -> List[str]:
-    """Who else may run on ``cpu``, in words: host tasks, this guest's helpers, other guests."""
-    narrow, wide = _who(ctx)
-    users = narrow.get(cpu, [])
-    if wide:
-        users = users + [user for cpus, user in wide if cpu in cpus]
-    name = guest.name
-    words = []
-    if include_self:
-        if cpu in ctx.usage.housekeeping:
-            words.append("host tasks (%s)" % _housekeeping_source(ctx.placement))
-        words.extend(user.self_sees for user in users if user.guest == name and user.self_sees is not None)
-    words.extend(user.others_see for user in users if user.guest != name)
-    return words
+def _holds(ctx: _HostContext, cpus: Tuple[int, ...], cpu: int) -> bool:
+    """``cpu in cpus``, through a per-host set for wide pin sets (floating vCPUs list every CPU)."""
+    if len(cpus) <= 16:
+        return cpu in cpus
+    sets = ctx.cache.setdefault("sets", {})
+    found = sets.get(id(cpus))
+    if found is None or found[0] is not cpus:
+        found = (cpus, frozenset(cpus))
+        sets[id(cpus)] = found
+    return cpu in found[1]
 
 
 def _emulator_default_note(guest: Guest) -> str:
