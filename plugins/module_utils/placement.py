@@ -1455,7 +1455,7 @@ def plan(facts: Any, guests: Any = None, housekeeping: Any = None, placement: An
         "schema": SCHEMA,
         "placement": document,
         "guests": result_guests,
-        "placed": [a.request.name for a in outcome.allocations],
+        "placed": [a.request.name for a in outcome.allocations if a.request.origin is None],
         "unplaced": [pair[0].name for pair in outcome.unplaced],
         "moves": moves,
         "lint": {

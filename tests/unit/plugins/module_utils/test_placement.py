@@ -530,7 +530,7 @@ def test_without_defrag_nothing_moves():
 def test_defrag_moves_the_fewest_guests_to_fit_the_batch():
     facts, current = fragmented()
     result = P.plan(facts, [guest("new", 4)], placement=current, defrag=True)
-    assert result["unplaced"] == []
+    assert result["unplaced"] == [] and result["placed"] == ["new"]
     assert len(result["moves"]) == 1
     moved = result["moves"][0]["guest"]
     entry = planned(result, moved)
