@@ -14,8 +14,12 @@ loader instead of SeaBIOS) and by the Molecule scenario ``cpuid_kvm``
 things. CLI::
 
     python3 cpuid_probe.py run --workdir DIR [--firmware seabios|loader] [--output FILE]
+    python3 cpuid_probe.py run-libvirt --workdir DIR [--output FILE]
+    python3 cpuid_probe.py clean-libvirt
 
 prints (or writes) a JSON report; exit status 0 only when every check passed.
+``run-libvirt`` boots the dedicated and Hyper-V cases as transient libvirt
+domains rendered by ``cpuid.apply_libvirt_changes`` (needs a running libvirtd).
 """
 
 import argparse
@@ -496,6 +500,199 @@ def run_all(workdir, firmware="loader"):
     }
 
 
+# --------------------------------------------------------------------------
+# The same cases through libvirt
+# --------------------------------------------------------------------------
+
+LIBVIRT_URI = "qemu:///system"
+LIBVIRT_PREFIX = "hvfleet-cpuid-"
+LIBVIRT_BOOT_TIMEOUT = 180
+#: QEMU under libvirt runs as libvirt-qemu and must reach the image and serial
+#: file through every parent directory; Molecule's and pytest's temp dirs are
+#: private, so the libvirt pass works here and copies its logs back.
+LIBVIRT_DIR = "/var/tmp/hvfleet-cpuid-kvm"
+#: A transient domain with the boot sector on IDE and COM1 in a file. The payload's
+#: isa-debug-exit write goes nowhere under libvirt, so the guest halts and the
+#: probe destroys it once END is on the serial port. arch-capabilities is
+#: disabled for the same nested-KVM quirk as HOST_QUIRK_FLAGS.
+LIBVIRT_DOMAIN = """<domain type='kvm'>
+  <name>{name}</name>
+  <memory unit='KiB'>16384</memory>
+  <vcpu placement='static'>{vcpus}</vcpu>
+  <os><type arch='x86_64' machine='pc'>hvm</type><boot dev='hd'/></os>
+  <features><acpi/><apic/></features>
+  <cpu mode='host-passthrough'><feature policy='disable' name='arch-capabilities'/></cpu>
+  <devices>
+    <disk type='file' device='disk'><driver name='qemu' type='raw'/>
+      <source file='{image}'/><target dev='hda' bus='ide'/></disk>
+    <serial type='file'><source path='{serial}'/></serial>
+  </devices>
+</domain>
+"""
+
+
+def virsh(*arguments, check=True):
+    binary = shutil.which("virsh")
+    if binary is None:
+        raise ProbeError("virsh not found: install libvirt-clients (hack/apt-packages.txt)")
+    result = subprocess.run([binary, "-c", LIBVIRT_URI] + list(arguments), capture_output=True,
+                            text=True, timeout=120, check=False)
+    if check and result.returncode != 0:
+        raise ProbeError("virsh %s: %s" % (" ".join(arguments), result.stderr.strip()))
+    return result
+
+
+def libvirt_boot(name, domain_xml, serial):
+    """Start a transient domain, wait for END on COM1, read its QEMU command line, destroy it."""
+    if os.path.exists(serial):
+        os.unlink(serial)
+    path = serial + ".xml"
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.write(domain_xml)
+    started = time.monotonic()
+    created = virsh("create", path, check=False)
+    result = {"name": name, "started": created.returncode == 0, "error": created.stderr.strip(),
+              "cmdline": [], "finished": False, "leaves": {}}
+    if not result["started"]:
+        return result
+    try:
+        pidfile = "/run/libvirt/qemu/%s.pid" % name
+        with open(pidfile, encoding="ascii") as handle:
+            pid = int(handle.read().strip())
+        with open("/proc/%d/cmdline" % pid, "rb") as handle:
+            result["cmdline"] = [part.decode() for part in handle.read().split(b"\x00") if part]
+        deadline = started + LIBVIRT_BOOT_TIMEOUT
+        output = ""
+        while time.monotonic() < deadline:
+            if os.path.exists(serial):
+                with open(serial, encoding="ascii", errors="replace") as handle:
+                    output = handle.read()
+                if "END" in output:
+                    break
+            time.sleep(0.5)
+        result["finished"] = "END" in output
+        result["leaves"] = parse_serial(output)
+        result["seconds"] = round(time.monotonic() - started, 2)
+        result["tainted"] = "tainted" in virsh("dominfo", name, check=False).stdout.lower() or \
+            _log_says_tainted(name)
+    finally:
+        virsh("destroy", name, check=False)
+    return result
+
+
+def clean_libvirt():
+    """Destroy transient hvfleet-cpuid-* domains a killed run left behind; only those."""
+    listed = virsh("list", "--name", check=False)
+    if listed.returncode != 0:
+        return {"changed": False, "destroyed": [], "note": listed.stderr.strip()}
+    destroyed = []
+    for name in listed.stdout.split():
+        if name.startswith(LIBVIRT_PREFIX) and virsh("destroy", name, check=False).returncode == 0:
+            destroyed.append(name)
+    shutil.rmtree(LIBVIRT_DIR, ignore_errors=True)
+    return {"changed": bool(destroyed), "destroyed": destroyed}
+
+
+def _log_says_tainted(name):
+    try:
+        with open("/var/log/libvirt/qemu/%s.log" % name, encoding="utf-8", errors="replace") as handle:
+            return "tainted: custom-argv" in handle.read()[-4000:]
+    except OSError:
+        return False
+
+
+def run_libvirt(workdir):
+    """Render domain XML for three cases, boot each through libvirtd and check what it read."""
+    shutil.rmtree(LIBVIRT_DIR, ignore_errors=True)
+    os.makedirs(LIBVIRT_DIR, mode=0o755)
+    os.chmod(LIBVIRT_DIR, 0o755)
+    try:
+        return _run_libvirt(workdir)
+    finally:
+        for name in sorted(os.listdir(LIBVIRT_DIR)):
+            if name.endswith((".serial", ".xml")):
+                shutil.copy(os.path.join(LIBVIRT_DIR, name), workdir)
+        shutil.rmtree(LIBVIRT_DIR, ignore_errors=True)
+
+
+def _run_libvirt(workdir):
+    binary = require_qemu_and_kvm()
+    images = write_images(LIBVIRT_DIR)
+    cpuid = cpuid_module()
+    from ansible_collections.hvfleet.smt.plugins.module_utils import statement_document as sd
+
+    version = virsh("version", "--daemon").stdout
+    match = re.search(r"Running against daemon: (\d+\.\d+\.\d+)", version) or \
+        re.search(r"library: libvirt (\d+\.\d+\.\d+)", version)
+    if not match:
+        raise ProbeError("cannot read the libvirt version from %r (is libvirtd running?)" % version)
+    libvirt_version = match.group(1)
+    checks = []
+    runs = {}
+
+    def check(name, ok, detail):
+        checks.append({"name": name, "ok": bool(ok), "detail": detail})
+
+    cases = (
+        ("dedicated_granted", statements(dedicated=True, accurate_topology=True), False),
+        ("dedicated_denied", statements(accurate_topology=True), False),
+        ("nonarch_hyperv", statements(no_nonarch_core_sharing=True, dedicated=True), True),
+    )
+    for case, data, hyperv in cases:
+        name = LIBVIRT_PREFIX + case.replace("_", "-")
+        parsed = cpuid.statements_from_data(data)
+        settings = cpuid.plan_cpuid(parsed, cpuid.topology_from_data(FLAT), hyperv=hyperv)
+        text = sd.encode_document(sd.build_document(parsed, "cpuid-kvm", None,
+                                                    "2026-11-25T05:00:00Z"))
+        fw_cfg, oem = sd.libvirt_entries(text)
+        changes = cpuid.libvirt_changes(settings, libvirt_version, fw_cfg, oem)
+        serial = os.path.join(LIBVIRT_DIR, "%s.serial" % name)
+        base = LIBVIRT_DOMAIN.format(name=name, vcpus=settings.topology.vcpus,
+                                     image=images["seabios"], serial=serial)
+        update = cpuid.apply_libvirt_changes(base, changes)
+        result = libvirt_boot(name, update.xml, serial)
+        result["domain_xml"] = update.xml
+        result["changes"] = changes.to_dict()
+        runs[case] = result
+        check("libvirt %s: libvirtd started the rendered domain and the payload finished" % case,
+              result["started"] and result["finished"],
+              "started=%s finished=%s %s" % (result["started"], result["finished"], result["error"]))
+        if not result["finished"]:
+            continue
+        kvm_features = 0x40000101 if hyperv and kvm_has_hyperv() else 0x40000001
+        edx = result["leaves"].get(key(kvm_features, 0), {}).get("edx")
+        want = int(case != "dedicated_denied")
+        check("libvirt %s: 0x%08X EDX bit 0 is %d" % (case, kvm_features, want),
+              edx is not None and edx & 1 == want, "EDX=%r" % edx)
+        line = result["cmdline"]
+        fw_cfg_args = [line[i + 1] for i, arg in enumerate(line[:-1]) if arg == "-fw_cfg"]
+        smbios_args = [line[i + 1] for i, arg in enumerate(line[:-1]) if arg == "-smbios"]
+        fw_ok = False
+        for arg in fw_cfg_args:
+            if arg.startswith("name=%s,string=" % sd.FW_CFG_NAME):
+                fw_ok = sd.parse_document(sd.document_from_fw_cfg(
+                    arg.split("string=", 1)[1])) == sd.parse_document(text)
+        oem_ok = any(arg.replace(",,", ",").endswith(sd.oem_string(text)) for arg in smbios_args)
+        check("libvirt %s: QEMU got the document by -fw_cfg (base64) and -smbios type=11" % case,
+              fw_ok and oem_ok, "fw_cfg args %r; smbios args %r" % (fw_cfg_args, smbios_args))
+        nonarch = "x86_64-cpu.hv-no-nonarch-coresharing=on" in line
+        check("libvirt %s: -global hv-no-nonarch-coresharing=on exactly when granted to a "
+              "Hyper-V guest; libvirt marks the domain tainted then" % case,
+              nonarch == hyperv and (not hyperv or result["tainted"]),
+              "-global present=%s, tainted=%s" % (nonarch, result["tainted"]))
+    if runs.get("dedicated_granted", {}).get("finished") and \
+            runs.get("dedicated_denied", {}).get("finished"):
+        got = measured_difference(runs["dedicated_granted"]["leaves"],
+                                  runs["dedicated_denied"]["leaves"])
+        check("libvirt: granted vs denied differ only in 0x40000001 EDX bit 0",
+              got == {(key(0x40000001, 0), "edx"): 1}, "differences: %s" % describe(got))
+    for result in runs.values():
+        result["leaves"] = {slot: {reg: "0x%08X" % value for reg, value in regs.items()}
+                            for slot, regs in result["leaves"].items()}
+    return {"libvirt_version": libvirt_version, "qemu": binary, "runs": runs, "checks": checks,
+            "ok": bool(checks) and all(c["ok"] for c in checks)}
+
+
 def _mismatch_text(mismatches):
     if not mismatches:
         return "all rows match"
@@ -511,11 +708,24 @@ def main(argv=None):
     run.add_argument("--workdir", help="where images and serial logs go (default: a temp dir)")
     run.add_argument("--firmware", choices=sorted(BOOT_TIMEOUT), default="loader")
     run.add_argument("--output", help="write the JSON report here instead of stdout")
+    through = sub.add_parser("run-libvirt", help="the same through a running libvirtd")
+    through.add_argument("--workdir")
+    through.add_argument("--output")
+    sub.add_parser("clean-libvirt", help="destroy leftover hvfleet-cpuid-* domains (JSON out)")
     args = parser.parse_args(argv)
+    if args.command == "clean-libvirt":
+        try:
+            print(json.dumps(clean_libvirt()))
+        except ProbeError as exc:
+            print(json.dumps({"changed": False, "destroyed": [], "note": str(exc)}))
+        return 0
     workdir = args.workdir or tempfile.mkdtemp(prefix="cpuid-probe-")
     os.makedirs(workdir, exist_ok=True)
     try:
-        report = run_all(workdir, args.firmware)
+        if args.command == "run-libvirt":
+            report = run_libvirt(workdir)
+        else:
+            report = run_all(workdir, args.firmware)
     except ProbeError as exc:
         print("cpuid_probe: %s" % exc, file=sys.stderr)
         return 2
