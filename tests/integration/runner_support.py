@@ -69,18 +69,23 @@ def generate_sysroots(workdir: Path) -> Dict[str, Path]:
 
 
 def build_fleet(workdir: Path, sysroots: Mapping[str, Path],
-                overrides: Optional[Mapping[str, Path]] = None) -> Fleet:
+                overrides: Optional[Mapping[str, Path]] = None,
+                groups: Optional[Mapping[str, Sequence[str]]] = None,
+                host_vars: Optional[Mapping[str, Mapping[str, object]]] = None) -> Fleet:
     """Write a YAML inventory under ``workdir``: this machine plus ``sysroots``.
 
     ``overrides`` replaces or adds hosts' sysroots (for example a path that
-    does not exist, to make smt_facts fail on purpose).
+    does not exist, to make smt_facts fail on purpose); ``groups`` adds
+    inventory groups (migration domains); ``host_vars`` adds variables.
     """
     roots: Dict[str, Path] = {"localhost": Path("/")}
     roots.update(sysroots)
     roots.update(overrides or {})
-    hosts = {name: ({} if name == "localhost" else {"hvfleet_smt_sysroot": str(root)})
-             for name, root in roots.items()}
-    inventory = {
+    hosts: Dict[str, Dict[str, object]] = {
+        name: ({} if name == "localhost" else {"hvfleet_smt_sysroot": str(root)}) for name, root in roots.items()}
+    for name, variables in (host_vars or {}).items():
+        hosts[name].update(variables)
+    inventory: Dict[str, Dict[str, object]] = {
         "all": {
             "vars": {
                 "ansible_connection": "local",
@@ -90,6 +95,8 @@ def build_fleet(workdir: Path, sysroots: Mapping[str, Path],
             "hosts": hosts,
         }
     }
+    if groups:
+        inventory["all"]["children"] = {name: {"hosts": {h: {} for h in members}} for name, members in groups.items()}
     workdir.mkdir(parents=True, exist_ok=True)
     path = workdir / "inventory.yml"
     path.write_text(yaml.safe_dump(inventory, sort_keys=True), encoding="utf-8")

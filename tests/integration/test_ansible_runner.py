@@ -47,14 +47,18 @@ def runner_job(tmp_path_factory):
     fleet, pdd = _private_data_dir(tmp_path)
     report_dir = tmp_path / "report"
     env = ansible_env(home=tmp_path / "ansible-home")
-    result = ansible_runner.run(
-        private_data_dir=str(pdd),
-        playbook=str(MAIN_PLAYBOOK),
-        extravars={"smt_report_dir": str(report_dir)},
-        envvars={k: v for k, v in env.items() if k.startswith(("ANSIBLE_", "PATH", "PYTHON"))},
-        ident="main",
-        quiet=True,
-    )
+    with pytest.MonkeyPatch.context() as patch:
+        # runner starts from os.environ: keep the caller's ANSIBLE_* settings out of the job
+        for key in [k for k in os.environ if k.startswith("ANSIBLE_")]:
+            patch.delenv(key)
+        result = ansible_runner.run(
+            private_data_dir=str(pdd),
+            playbook=str(MAIN_PLAYBOOK),
+            extravars={"smt_report_dir": str(report_dir)},
+            envvars={k: v for k, v in env.items() if k.startswith(("ANSIBLE_", "PATH", "PYTHON"))},
+            ident="main",
+            quiet=True,
+        )
     events = list(result.events)
     return fleet, pdd, report_dir, result, events
 

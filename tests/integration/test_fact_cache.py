@@ -205,8 +205,6 @@ def test_second_run_reports_facts_from_the_cache(backend, fleet, tmp_path):
 
 def test_second_run_without_the_cache_has_no_facts(backend, fleet, tmp_path):
     """Guards the test above: the report playbook itself gathers nothing."""
-    env = _env(backend, tmp_path)
-    ansible_playbook(MAIN_PLAYBOOK, fleet, env, tmp_path, {"smt_report_dir": str(tmp_path / "first")})
     empty = _env(backend.empty_variant(tmp_path), tmp_path)
     ansible_playbook(REPORT_PLAYBOOK, fleet, empty, tmp_path, {"smt_report_dir": str(tmp_path / "second")})
 
@@ -239,21 +237,60 @@ def test_gather_job_replaces_stale_facts_with_the_error(backend, fleet, tmp_path
             assert after[host]["smt_control"] == fleet.expected_smt_control(host), host
 
 
-def test_decide_job_refuses_a_domain_the_cache_does_not_cover(backend, fleet, tmp_path):
-    """Under slicing a host can miss the cache (its slice failed, it joined later): unknown means deny."""
+def _sibling_pair(sysroot: Path) -> list:
+    """Two SMT siblings of one physical core, as the fixture's kernel files say."""
+    text = (sysroot / "sys/devices/system/cpu/cpu0/topology/thread_siblings_list").read_text(encoding="ascii").strip()
+    cpus = [int(c) for c in text.replace("-", ",").split(",")]
+    assert len(cpus) == 2, "expected a 2-thread core in %s, got %r" % (sysroot, text)
+    return cpus
+
+
+def test_decide_job_decides_from_cached_facts_and_refuses_uncovered_domains(backend, fleet, tmp_path):
+    """Under slicing a host can miss the cache (its slice failed, it joined later): unknown means deny.
+
+    The guest on hv-naples lives in migration domain "domain_a"; the decide
+    job, run with limit = that group as AWX runs it, must decide its four
+    statements from facts it did not gather. "domain_b" also holds a host
+    that was never gathered and must be refused as a whole.
+    """
     env = _env(backend, tmp_path)
     ansible_playbook(GATHER_PLAYBOOK, fleet, env, tmp_path)
+
+    naples = fleet.sysroots["hv-naples"]
+    siblings = _sibling_pair(naples)
+    placement = {
+        "schema": 1,
+        "housekeeping": [c for c in range(0, 64) if c not in siblings][:2],
+        "housekeeping_source": "test inventory",
+        "guests": [{
+            "name": "vm-1", "state": "running", "vcpus": [[siblings[0]], [siblings[1]]],
+            "topology": {"sockets": 1, "dies": 1, "clusters": 1, "cores": 1, "threads": 2},
+            "emulator": [c for c in range(0, 64) if c not in siblings][:2], "iothreads": [],
+            "migration_domain": None, "source": "live",
+        }],
+    }
     newcomer = "hv-newcomer"
-    grown = build_fleet(tmp_path / "grown-fleet", fleet.sysroots, {newcomer: fleet.sysroots["hv-naples"]})
+    grown = build_fleet(tmp_path / "grown-fleet", fleet.sysroots, {newcomer: naples},
+                        groups={"domain_a": ["hv-naples", "hv-forceoff"], "domain_b": ["hv-naples", newcomer]},
+                        host_vars={"hv-naples": {"hvfleet_placement": placement}})
 
     refused = ansible_playbook(DECIDE_PLAYBOOK, grown, env, tmp_path,
-                               {"smt_report_dir": str(tmp_path / "refused")}, expect_failure=True)
+                               {"smt_report_dir": str(tmp_path / "refused")}, limit="domain_b", expect_failure=True)
     assert "Without facts: %s " % newcomer in refused.stdout, refused.stdout
     assert not (tmp_path / "refused").exists()
 
     ansible_playbook(DECIDE_PLAYBOOK, grown, env, tmp_path, {"smt_report_dir": str(tmp_path / "decided")},
-                     limit="all:!%s" % newcomer)
-    assert sorted(_report(tmp_path / "decided")) == sorted(fleet.hosts)
+                     limit="domain_a")
+    report = _report(tmp_path / "decided")
+    assert sorted(report) == ["hv-forceoff", "hv-naples"]
+    guests = {g["name"]: g for g in report["hv-naples"]["guests"]}
+    assert sorted(guests) == ["vm-1"], report["hv-naples"]
+    statements = guests["vm-1"]["statements"]
+    assert sorted(statements) == ["accurate_topology", "dedicated", "no_nonarch_core_sharing", "no_smt"]
+    for name, statement in statements.items():
+        # decided by the engine: a grant or a denial always names its reasons
+        assert statement["reasons"], (name, statement)
+        assert all(r["code"] for r in statement["reasons"]), (name, statement)
 
 
 def test_redis_holds_one_entry_per_host(redis_server, community_general, fleet, tmp_path):
