@@ -128,4 +128,3 @@ def smt_statements(facts, placement, guest=None, host=None, peers=None, withhold
 class FilterModule:
     def filters(self):
         return {"smt_statements": smt_statements}
-

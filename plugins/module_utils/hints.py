@@ -21,6 +21,10 @@ the paths that need them.
 
 from __future__ import annotations
 
+# Exact type checks (type(x) is int) are deliberate here: bool is an int, and
+# they are also what keeps the per-guest checks fast. Subclasses (Ansible's
+# tagged values) take the careful path. pylint: disable=unidiomatic-typecheck
+
 from collections import abc
 from dataclasses import dataclass
 from functools import lru_cache
@@ -1260,7 +1264,7 @@ def _foreign_on_pins(ctx: _HostContext, guest: Guest) -> List[Reason]:
 def _vcpus_on(hits: Sequence[Tuple[int, int]]) -> str:
     if len(hits) == 1:
         return "vCPU %d runs on CPU %d" % hits[0]
-    return "vCPUs %s run on CPUs %s" % (_cpus(vcpu for vcpu, _ in hits), _cpus(cpu for _, cpu in hits))
+    return "vCPUs %s run on CPUs %s" % (_cpus(hit[0] for hit in hits), _cpus(hit[1] for hit in hits))
 
 
 def _aux_count(ctx: _HostContext) -> Dict[int, int]:
@@ -1304,7 +1308,7 @@ def _words(ctx: _HostContext, guest: Guest, cpu: int, include_self: bool = True)
             helpers.append((other, "guest %s's emulator" % other))
         else:
             helpers.append((other, "guest %s's iothread %d" % (other, detail)))
-    for other in sorted(set(vcpus_of) | {other for other, _ in helpers}):
+    for other in sorted(set(vcpus_of) | {helper[0] for helper in helpers}):
         vcpus = vcpus_of.get(other)
         if vcpus:
             words.append("guest %s (vCPU%s %s)" % (other, "s" if len(vcpus) > 1 else "", _cpus(vcpus)))

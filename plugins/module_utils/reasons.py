@@ -103,5 +103,5 @@ CATALOG: Dict[str, Tuple[str, str]] = {
     ),
 }
 
-GRANT_CODES = frozenset(code for code, (kind, _) in CATALOG.items() if kind == GRANT)
-DENY_CODES = frozenset(code for code, (kind, _) in CATALOG.items() if kind == DENY)
+GRANT_CODES = frozenset(code for code, entry in CATALOG.items() if entry[0] == GRANT)
+DENY_CODES = frozenset(code for code, entry in CATALOG.items() if entry[0] == DENY)

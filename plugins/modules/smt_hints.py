@@ -29,7 +29,7 @@ description:
     C(hostvars[host].hvfleet_placement) (as reported by M(hvfleet.smt.guest_placement_facts) or planned).
   - Issue 3 calls a statement I(allowed); the results say C(granted). They mean the same.
 author:
-  - hvfleet maintainers
+  - hvfleet maintainers (@hvfleet)
 extends_documentation_fragment:
   - hvfleet.smt.attributes
   - hvfleet.smt.attributes.facts
