@@ -59,8 +59,8 @@ def facts_valid(facts):
         for value in values:
             if not _is_plain_int(value) or value < 0:
                 return False
-    online = list(cpus["online"])
-    present = list(cpus["present"])
+    online = set(cpus["online"])
+    present = set(cpus["present"])
     if len(online) == 0:
         return False
     for cpu in online:
@@ -70,6 +70,7 @@ def facts_valid(facts):
     if not _is_seq(cores):
         return False
     seen = []
+    seen_set = set()
     for core in cores:
         if not _is_map(core):
             return False
@@ -79,14 +80,15 @@ def facts_valid(facts):
         for cpu in threads:
             if not _is_plain_int(cpu):
                 return False
-            if cpu in seen:
+            if cpu in seen_set:
                 return False
             seen.append(cpu)
+            seen_set.add(cpu)
     # Every online CPU in exactly one core, and nothing else.
     for cpu in online:
         if cpu not in seen:
             return False
-    for cpu in seen:
+    for cpu in seen_set:
         if cpu not in online:
             return False
     hypervisor = facts.get("hypervisor")
@@ -109,13 +111,10 @@ def _cpu_set_ok(value, allow_empty=False):
         return False
     if len(value) == 0 and not allow_empty:
         return False
-    for i, cpu in enumerate(value):
+    for cpu in value:
         if not _is_int(cpu) or cpu < 0:
             return False
-        for j, other in enumerate(value):
-            if i != j and cpu == other:
-                return False
-    return True
+    return len(set(value)) == len(value)
 
 
 def vcpu_sets(guest):
@@ -146,8 +145,11 @@ def _vcpu_ids_ok(vcpus):
     return True
 
 
-def placement_malformed(placement, facts):
-    """True when the engine must refuse the placement with an error."""
+def placement_malformed(placement, facts, valid=None):
+    """True when the engine must refuse the placement with an error.
+
+    ``valid`` is facts_valid(facts) when the caller already knows it.
+    """
     if not _is_map(placement):
         return True
     housekeeping = placement.get("housekeeping")
@@ -160,8 +162,10 @@ def placement_malformed(placement, facts):
     if not _is_seq(guests):
         return True
     present = None
-    if facts is not None and facts_valid(facts):
-        present = list(facts["cpus"]["present"])
+    if valid is None:
+        valid = facts is not None and facts_valid(facts)
+    if valid:
+        present = set(facts["cpus"]["present"])
     names = []
     for guest in guests:
         if not _is_map(guest):
@@ -418,11 +422,12 @@ def decide_guest(facts, placement, me):
 
 def oracle_host(facts, placement):
     """{guest: {statement: bool}}; raises Malformed when the engine must raise."""
-    if placement_malformed(placement, facts):
+    valid = facts is not None and facts_valid(facts)
+    if placement_malformed(placement, facts, valid):
         raise Malformed()
     out = {}
     for guest in placement["guests"]:
-        if facts is None or not facts_valid(facts):
+        if not valid:
             out[guest["name"]] = {statement: False for statement in STATEMENTS}
         else:
             out[guest["name"]] = decide_guest(facts, placement, guest)
