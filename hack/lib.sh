@@ -74,3 +74,19 @@ run_pytest() {
     *) die "${suite} tests failed (pytest exit code ${rc})" ;;
   esac
 }
+
+# The checkout as an installed collection, without installing it:
+# .cache/collections/ansible_collections/hvfleet/smt -> the repository root.
+# tests/conftest.py makes the same link for the unit tests.
+COLLECTIONS_DIR="${CACHE_DIR}/collections"
+ensure_collection_link() {
+  local link="${COLLECTIONS_DIR}/ansible_collections/hvfleet/smt"
+  mkdir -p "$(dirname "$link")"
+  if [ -L "$link" ]; then
+    [ "$(readlink -f "$link")" = "$REPO_ROOT" ] || ln -sfn "$REPO_ROOT" "$link"
+  elif [ -e "$link" ]; then
+    die "${link} exists and is not a symlink: remove it so the tools use this checkout"
+  else
+    ln -s "$REPO_ROOT" "$link"
+  fi
+}

@@ -10,7 +10,17 @@ require_venv
 # ansible-lint keeps its own cache under the project's .ansible/ and would
 # otherwise also read the user's ~/.ansible: keep runs independent of both.
 export ANSIBLE_HOME="${CACHE_DIR}/ansible-lint-home"
-export ANSIBLE_COLLECTIONS_PATH="${CACHE_DIR}/collections"
+ensure_collection_link
+ANSIBLE_COLLECTIONS_PATH="${COLLECTIONS_DIR}"
+# Third-party collections that playbooks use (awx.awx, community.general) come
+# from the pinned PyPI `ansible` wheels, unpacked once into .cache/ (Galaxy is
+# unreachable); without them ansible-lint's syntax check cannot resolve them.
+if [ -f tests/integration/cache_collections.py ]; then
+  extra="$("${VENV}/bin/python" tests/integration/cache_collections.py awx.awx community.general)" ||
+    die "could not unpack the third-party collections for ansible-lint"
+  ANSIBLE_COLLECTIONS_PATH="${ANSIBLE_COLLECTIONS_PATH}:${extra}"
+fi
+export ANSIBLE_COLLECTIONS_PATH
 export ANSIBLE_LINT_SKIP_SCHEMA_UPDATE=1
 export NO_COLOR=1
 

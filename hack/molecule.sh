@@ -25,16 +25,8 @@ TIMEOUT="${MOLECULE_SCENARIO_TIMEOUT:-2400}"
 # (the same one tests/conftest.py makes) tests this checkout's files, and two
 # checkouts on one machine do not repoint each other's ~/.ansible.
 export ANSIBLE_HOME="${CACHE_DIR}"
-export ANSIBLE_COLLECTIONS_PATH="${CACHE_DIR}/collections"
-link="${ANSIBLE_COLLECTIONS_PATH}/ansible_collections/hvfleet/smt"
-mkdir -p "$(dirname "$link")"
-if [ -L "$link" ]; then
-  [ "$(readlink -f "$link")" = "$REPO_ROOT" ] || ln -sfn "$REPO_ROOT" "$link"
-elif [ -e "$link" ]; then
-  die "${link} exists and is not a symlink: remove it so Molecule tests this checkout"
-else
-  ln -s "$REPO_ROOT" "$link"
-fi
+export ANSIBLE_COLLECTIONS_PATH="${COLLECTIONS_DIR}"
+ensure_collection_link
 export ANSIBLE_FORCE_COLOR="${ANSIBLE_FORCE_COLOR:-0}"
 
 list_scenarios() {
