@@ -93,6 +93,11 @@ def test_sysfs_values_keeps_empty_files():
     }
 
 
+def test_sysfs_values_names_missing_required_files():
+    with pytest.raises(AnsibleFilterError, match="smt/control: not found"):
+        kt.sysfs_values("/sys/devices/system/cpu/online:0-1\n", ["/sys/devices/system/cpu/smt/control"])
+
+
 def test_sysfs_values_refuses_lines_without_a_path():
     with pytest.raises(AnsibleFilterError, match="expected /path:value"):
         kt.sysfs_values("on\n")

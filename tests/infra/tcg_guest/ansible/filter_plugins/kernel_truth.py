@@ -12,7 +12,7 @@ code under test would agree with its bugs.
 from __future__ import annotations
 
 import re
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from ansible.errors import AnsibleFilterError
 
@@ -37,14 +37,21 @@ def kernel_cpulist(text: str, where: str = "cpulist") -> List[int]:
     return sorted(cpus)
 
 
-def sysfs_values(grep_output: str) -> Dict[str, str]:
-    """Map `path:value` lines (from `grep -H '' FILE...`) to path -> value."""
+def sysfs_values(grep_output: str, required: Sequence[str] = ()) -> Dict[str, str]:
+    """Map `path:value` lines (from `grep -H '' FILE...`) to path -> value.
+
+    A file the kernel lacks (smt/control before 4.19) is named in the error
+    rather than surfacing later as an undefined-key template failure.
+    """
     values: Dict[str, str] = {}
     for line in grep_output.splitlines():
         path, sep, value = line.partition(":")
         if not sep or not path.startswith("/"):
             raise AnsibleFilterError(f"grep -H output: read {line!r}: expected /path:value")
         values[path] = value.strip()
+    missing = [path for path in required if path not in values]
+    if missing:
+        raise AnsibleFilterError(f"{', '.join(missing)}: not found; the oracle needs these files")
     return values
 
 
