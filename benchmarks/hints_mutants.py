@@ -61,8 +61,8 @@ MUTANTS = {
     ),
     "siblings_ignore_other_vcpus": (
         "a sibling thread used only by another guest's vCPUs counts as unused",
-        "if others and not usage.used.isdisjoint(others):",
-        "if others and not usage.aux.isdisjoint(others):",
+        "        if not usage.used.isdisjoint(others):",
+        "        if not usage.aux.isdisjoint(others):",
     ),
     "dedicated_ignores_other_guests": (
         "dedicated ignores another guest's vCPUs on a pin",
@@ -104,10 +104,20 @@ MUTANTS = {
         "                    emulator = tuple(sorted(set(pins)))\n",
         "                    emulator = (max(pins) + 100000,)\n",
     ),
+    "batch_emulator_default_nowhere": (
+        "a guest without an emulator pin has its emulator nowhere (whole-host fast path)",
+        "            emulator_tuples[index] = tuple(sorted(set(pins_all[index])))",
+        "            emulator_tuples[index] = (max(pins_all[index]) + 100000,)",
+    ),
+    "batch_offline_pin_ok": (
+        "the whole-host fast path accepts a pin outside the host",
+        "    if set(map(type, flat)) != _INT_ONLY or min(flat) < 0 or (present is not None and not present.issuperset(flat)):",
+        "    if set(map(type, flat)) != _INT_ONLY or min(flat) < 0:",
+    ),
     "two_guests_same_cpu_missed": (
         "CPUs carrying vCPUs of two guests are never found",
-        "if len(owner) != total:",
-        "if False:",
+        "    if clash:",
+        "    if False:",
     ),
     "product_unchecked": (
         "topology product not compared with the vCPU count",

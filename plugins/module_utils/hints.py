@@ -28,7 +28,7 @@ from __future__ import annotations
 from collections import abc
 from dataclasses import dataclass
 from functools import lru_cache
-from itertools import chain
+from itertools import chain, islice, repeat
 from operator import itemgetter
 from typing import Any, Dict, FrozenSet, Iterable, List, Mapping, NamedTuple, Optional, Sequence, Tuple
 
@@ -47,7 +47,7 @@ OFFLINE_CANNOT_RETURN = frozenset(("forceoff", "notsupported"))
 
 # At most this many reasons of one code per statement; the rest are counted in
 # one more reason, so a 256-vCPU floating guest does not produce 256 sentences.
-MAX_REASONS_PER_CODE = 4
+MAX_REASONS_PER_CODE = 2
 
 _SEQUENCE_TYPES = frozenset((list, tuple))
 
@@ -110,6 +110,7 @@ class HostView:
     offline: Tuple[int, ...]  # present CPUs that are not online
     core_of: Mapping[int, int]  # online CPU -> index into cores
     cores: Tuple[Sequence[int], ...]  # online threads per physical core
+    core_sizes: Tuple[int, ...]  # len() of each of cores
     smt_cores: bool  # some core has more than one online thread
     nested: bool
     vouched: FrozenSet[str]
@@ -136,6 +137,7 @@ class _Shape(NamedTuple):
     offline: Tuple[int, ...]
     core_of: Dict[int, int]
     cores: Tuple[Sequence[int], ...]
+    core_sizes: Tuple[int, ...]
     smt_cores: bool
     memo: Dict[Any, Any]
 
@@ -220,6 +222,7 @@ def _read_facts(facts: Any) -> HostView:
         offline=shape.offline,
         core_of=shape.core_of,
         cores=shape.cores,
+        core_sizes=shape.core_sizes,
         smt_cores=shape.smt_cores,
         nested=nested,
         vouched=vouched,
@@ -276,6 +279,7 @@ def _read_shape(cpus: Mapping, raw_cores: Any) -> _Shape:
         offline=tuple(sorted(present_set - online_set)),
         core_of=core_of,
         cores=tuple(threads_lists),
+        core_sizes=tuple(map(len, threads_lists)),
         smt_cores=len(threads_lists) != len(online_set),
         memo={},
     )
@@ -423,6 +427,9 @@ def _parse_placement(placement: Any, present: Optional[FrozenSet[int]], host: Op
     guests_raw = placement.get("guests")
     if not isinstance(guests_raw, (list, tuple)):
         raise PlacementError(host, "guests", guests_raw, "a list of guests ([] when there are none)")
+    batch = _parse_guests_batch(guests_raw, present)
+    if batch is not None:
+        return Placement(housekeeping, source, batch)
     guests = []
     names = set()
     for index, raw in enumerate(guests_raw):
@@ -432,6 +439,117 @@ def _parse_placement(placement: Any, present: Optional[FrozenSet[int]], host: Op
         names.add(guest.name)
         guests.append(guest)
     return Placement(housekeeping, source, tuple(guests))
+
+
+_NONE_OR_DICT = frozenset((type(None), dict))
+_NONE_OR_LIST = frozenset((type(None), list))
+_NONE_OR_STR = frozenset((type(None), str))
+_STR_ONLY = frozenset((str,))
+
+
+def _parse_guests_batch(guests_raw: Any, present: Optional[FrozenSet[int]]) -> Optional[Tuple["Guest", ...]]:
+    """Every guest of a host at once, when all have the common shape; None otherwise.
+
+    A host's guests are checked with a few C-level passes over all their pins
+    together instead of a few per guest. It accepts only what the per-guest
+    parser accepts and builds the same Guests; anything unusual (floating
+    vCPUs, mapping-form vCPUs, subclassed values, any error) returns None and
+    the per-guest parser takes over, with its exact messages.
+    """
+    if type(guests_raw) is not list or not guests_raw or set(map(type, guests_raw)) != {dict}:
+        return None
+    get = dict.get
+    names = list(map(get, guests_raw, repeat("name")))
+    vcpus_all = list(map(get, guests_raw, repeat("vcpus")))
+    if (
+        set(map(type, names)) != _STR_ONLY
+        or not all(names)
+        or len(set(names)) != len(names)
+        or set(map(type, vcpus_all)) != _LIST_ONLY
+        or not all(vcpus_all)
+    ):
+        return None
+    sets = list(chain.from_iterable(vcpus_all))
+    if set(map(type, sets)) != _LIST_ONLY or set(map(len, sets)) != _ONE:
+        return None
+    flat = list(map(_FIRST, sets))
+    if set(map(type, flat)) != _INT_ONLY or min(flat) < 0 or (present is not None and not present.issuperset(flat)):
+        return None
+    emulators = list(map(get, guests_raw, repeat("emulator")))
+    iothreads_all = list(map(get, guests_raw, repeat("iothreads")))
+    topologies = list(map(get, guests_raw, repeat("topology")))
+    domains = list(map(get, guests_raw, repeat("migration_domain")))
+    if (
+        not set(map(type, emulators)) <= _NONE_OR_LIST
+        or not set(map(type, iothreads_all)) <= _NONE_OR_LIST
+        or set(map(type, topologies)) != {dict}
+        or not set(map(type, domains)) <= _NONE_OR_STR
+    ):
+        return None
+    helper_sets = [cpus for cpus in emulators if cpus is not None]
+    helper_sets.extend(chain.from_iterable(iothreads for iothreads in iothreads_all if iothreads))
+    if helper_sets:
+        if set(map(type, helper_sets)) != _LIST_ONLY or not all(helper_sets):
+            return None
+        helpers = list(chain.from_iterable(helper_sets))
+        if (
+            set(map(type, helpers)) != _INT_ONLY
+            or min(helpers) < 0
+            or list(map(len, map(set, helper_sets))) != list(map(len, helper_sets))
+            or (present is not None and not present.issuperset(helpers))
+        ):
+            return None
+    counts = list(
+        zip(
+            map(get, topologies, repeat("sockets")),
+            map(get, topologies, repeat("dies"), repeat(1)),
+            map(get, topologies, repeat("clusters"), repeat(1)),
+            map(get, topologies, repeat("cores")),
+            map(get, topologies, repeat("threads")),
+        )
+    )
+    values = list(chain.from_iterable(counts))
+    if set(map(type, values)) != _INT_ONLY or min(values) < 1:
+        return None
+    infos = list(map(_TOPOLOGIES.get, counts))
+    sizes = list(map(len, vcpus_all))
+    flat_iter = iter(flat)
+    pins_all = [tuple(islice(flat_iter, n)) for n in sizes]
+    emulator_tuples = list(map(_tuple_or_none, emulators))
+    for index, emulator in enumerate(emulator_tuples):
+        if emulator is None:
+            emulator_tuples[index] = tuple(sorted(set(pins_all[index])))
+        if infos[index] is None:
+            infos[index] = _topology_info(Topology(*counts[index]))
+    return tuple(
+        map(
+            Guest,
+            names,
+            sizes,
+            repeat(None),
+            pins_all,
+            map(_INFO_TOPOLOGY, infos),
+            emulator_tuples,
+            map(_IS_NONE, emulators),
+            map(_iothread_tuples, iothreads_all),
+            infos,
+        )
+    )
+
+
+_INFO_TOPOLOGY = itemgetter(0)
+
+
+def _tuple_or_none(value: Optional[List[int]]) -> Optional[Tuple[int, ...]]:
+    return None if value is None else tuple(value)
+
+
+def _IS_NONE(value: Any) -> bool:  # pylint: disable=invalid-name
+    return value is None
+
+
+def _iothread_tuples(value: Optional[List[List[int]]]) -> Tuple[Tuple[int, ...], ...]:
+    return tuple(map(tuple, value)) if value else ()
 
 
 _SET_EXPECTED = "a non-empty list of distinct CPU ids (ints >= 0; convert cpulist strings with hvfleet.smt.cpulist)"
@@ -715,25 +833,32 @@ class _Usage(NamedTuple):
 
 
 def _usage(view: HostView, placement: Placement) -> _Usage:
+    guests = placement.guests
     housekeeping = placement.housekeeping if placement.housekeeping is not None else view.present
     aux = set(housekeeping)
-    owner: Dict[int, str] = {}
-    total = 0
-    for guest in placement.guests:
-        aux.update(guest.emulator)
-        for cpus in guest.iothreads:
-            aux.update(cpus)
-        if guest.pins is not None:
-            mine = dict.fromkeys(guest.pins, guest.name)
-        else:
-            mine = dict.fromkeys(chain.from_iterable(guest.cpusets), guest.name)
-        total += len(mine)
-        owner.update(mine)
+    if guests:
+        aux.update(*[guest.emulator for guest in guests])
+        iothreads = [cpus for guest in guests for cpus in guest.iothreads]
+        if iothreads:
+            aux.update(*iothreads)
     multi: FrozenSet[int] = frozenset()
-    if len(owner) != total:
+    if all(guest.pins is not None for guest in guests):
+        names = [guest.name for guest in guests]
+        sizes = [guest.n for guest in guests]
+        owner = dict(zip(chain.from_iterable([guest.pins for guest in guests]), chain.from_iterable(map(repeat, names, sizes))))
+        clash = len(owner) != sum(sizes) and len(owner) != sum(len(set(guest.pins)) for guest in guests)
+    else:
+        owner = {}
+        total = 0
+        for guest in guests:
+            mine = dict.fromkeys(chain.from_iterable(_cpusets(guest.pins, guest.cpusets)), guest.name)
+            total += len(mine)
+            owner.update(mine)
+        clash = len(owner) != total
+    if clash:
         # Some CPU carries vCPUs of two guests: find which, the slow way.
         count: Dict[int, int] = {}
-        for guest in placement.guests:
+        for guest in guests:
             for cpu in set(chain.from_iterable(_cpusets(guest.pins, guest.cpusets))):
                 count[cpu] = count.get(cpu, 0) + 1
         multi = frozenset(cpu for cpu, n in count.items() if n > 1)
@@ -1053,9 +1178,12 @@ def _co_resident(ctx: _HostContext, pinset: FrozenSet[int], cores: Sequence[int]
     """
     usage = ctx.usage
     touched = set(cores)
-    others = set().union(*map(ctx.view.cores.__getitem__, touched)) - pinset
-    if others and not usage.used.isdisjoint(others):
-        return True
+    view = ctx.view
+    if sum(map(view.core_sizes.__getitem__, touched)) != len(pinset):
+        # Some thread of those cores is not ours: does anything use it?
+        others = set().union(*map(view.cores.__getitem__, touched)) - pinset
+        if not usage.used.isdisjoint(others):
+            return True
     if len(touched) == len(pinset):
         return False  # one vCPU per core: a foreign user on its thread only time-shares it
     foreign_on_pins = pinset & usage.foreign_on_own_pin
@@ -1128,24 +1256,21 @@ def _sibling_mismatch(view: HostView, pins: Sequence[int], cores: Sequence[int],
     for vcpu, (group, core) in enumerate(zip(groups, cores)):
         cores_of_group.setdefault(group, []).append(vcpu)
         groups_of_core.setdefault(core, []).append(vcpu)
-    split = []
-    for vcpus in cores_of_group.values():
-        if len({cores[v] for v in vcpus}) > 1:
-            split.append(
-                "vCPUs %s are shown as SMT siblings of one core, but run on different physical cores: %s"
-                % (
-                    ", ".join(map(str, vcpus)),
-                    ", ".join("CPU %d on %s" % (pins[v], _core_label(view, cores[v])) for v in vcpus),
-                )
-            )
-    hidden = []
-    for core, vcpus in groups_of_core.items():
-        if len({groups[v] for v in vcpus}) > 1:
-            hidden.append(
-                "vCPUs %s are shown on different cores, but run on one physical core, %s (CPUs %s)"
-                % (", ".join(map(str, vcpus)), _core_label(view, core), _cpus(pins[v] for v in vcpus))
-            )
-    return _capped("split_siblings", split, "sibling groups") + _capped("hidden_siblings", hidden, "physical cores")
+    split = [vcpus for vcpus in cores_of_group.values() if len({cores[v] for v in vcpus}) > 1]
+    hidden = [(core, vcpus) for core, vcpus in groups_of_core.items() if len({groups[v] for v in vcpus}) > 1]
+    return _capped(
+        "split_siblings",
+        split,
+        "sibling groups",
+        lambda vcpus: "vCPUs %s are shown as SMT siblings of one core, but run on different physical cores: %s"
+        % (", ".join(map(str, vcpus)), ", ".join("CPU %d on %s" % (pins[v], _core_label(view, cores[v])) for v in vcpus)),
+    ) + _capped(
+        "hidden_siblings",
+        hidden,
+        "physical cores",
+        lambda item: "vCPUs %s are shown on different cores, but run on one physical core, %s (CPUs %s)"
+        % (", ".join(map(str, item[1])), _core_label(view, item[0]), _cpus(pins[v] for v in item[1])),
+    )
 
 
 def _sibling_sharing(ctx: _HostContext, guest: Guest, cores: Sequence[int]) -> List[Reason]:
@@ -1283,7 +1408,13 @@ def _aux_count(ctx: _HostContext) -> Dict[int, int]:
 
 
 def _words(ctx: _HostContext, guest: Guest, cpu: int, include_self: bool = True) -> List[str]:
-    """Who else may run on ``cpu``, in words: host tasks, this guest's helpers, other guests."""
+    """Who else may run on ``cpu``, in words: host tasks, this guest's helpers, other guests.
+
+    Only denials need this. The owner map names the guest whose vCPUs use a
+    CPU that only one guest's vCPUs use (the usual case); CPUs shared by
+    several guests' vCPUs and CPUs of emulators and iothreads are looked up
+    in an index built once per host, the first time a sentence needs it.
+    """
     usage = ctx.usage
     words = []
     if include_self:
@@ -1292,77 +1423,73 @@ def _words(ctx: _HostContext, guest: Guest, cpu: int, include_self: bool = True)
         if cpu in guest.emulator:
             words.append("this guest's emulator" + _emulator_default_note(guest))
         words.extend("this guest's iothread %d" % i for i, cpus in enumerate(guest.iothreads) if cpu in cpus)
-    pinned, wide = _user_index(ctx)
-    users = pinned.get(cpu, [])
-    if wide:
-        users = users + [user for cpus, user in wide if _holds(ctx, cpus, cpu)]
     name = guest.name
-    vcpus_of: Dict[str, List[int]] = {}
-    helpers = []
-    for other, role, detail in users:
-        if other == name:
-            continue
-        if role == "vcpu":
-            vcpus_of.setdefault(other, []).extend(detail)
-        elif role == "emulator":
-            helpers.append((other, "guest %s's emulator" % other))
-        else:
-            helpers.append((other, "guest %s's iothread %d" % (other, detail)))
-    for other in sorted(set(vcpus_of) | {helper[0] for helper in helpers}):
-        vcpus = vcpus_of.get(other)
-        if vcpus:
-            words.append("guest %s (vCPU%s %s)" % (other, "s" if len(vcpus) > 1 else "", _cpus(vcpus)))
-        words.extend(word for owner, word in helpers if owner == other)
+    found: List[Tuple[str, int, str]] = []  # (guest, order, words)
+    if cpu in usage.multi or cpu in usage.aux:
+        narrow, wide_vcpus, wide_helpers = _users(ctx)
+        found.extend(narrow.get(cpu, ()))
+        if cpu in usage.multi:
+            found.extend(user for cpus, user in wide_vcpus if cpu in cpus)
+        if cpu in usage.aux:
+            found.extend(user for cpus, user in wide_helpers if cpu in cpus)
+    if cpu not in usage.multi:
+        owner = usage.owner.get(cpu)
+        if owner is not None and owner != name:
+            by_name = ctx.cache.get("by_name")
+            if by_name is None:
+                by_name = ctx.cache["by_name"] = {other.name: other for other in ctx.placement.guests}
+            other = by_name[owner]
+            if other.pins is not None:
+                vcpus = [vcpu for vcpu, pin in enumerate(other.pins) if pin == cpu]
+            else:
+                vcpus = [vcpu for vcpu, cpus in enumerate(other.cpusets) if cpu in cpus]
+            found.append((owner, 0, "guest %s (vCPU%s %s)" % (owner, "s" if len(vcpus) > 1 else "", _cpus(vcpus))))
+    found.sort()
+    words.extend(text for owner, _order, text in found if owner != name)
     return words
 
 
-def _user_index(ctx: _HostContext) -> Tuple[Dict[int, List[Tuple[str, str, Any]]], List[Tuple[Tuple[int, ...], Tuple[str, str, Any]]]]:
-    """CPU -> (guest, role, vCPU ids | iothread index) for narrow pin sets; wide sets kept whole.
+def _users(ctx: _HostContext) -> Tuple[Dict[int, List[Tuple[str, int, str]]], List[Any], List[Any]]:
+    """Per-CPU users where the owner map is not enough: shared vCPU CPUs, emulators, iothreads.
 
-    Built once per host, and only when a sentence must name another guest;
-    deciding never needs it.
+    Narrow pin sets are spread per CPU; wide ones (floating vCPUs, their
+    default emulators) are kept as one set each. Each user is worded once.
     """
     cached = ctx.cache.get("users")
     if cached is not None:
         return cached
-    pinned: Dict[int, List[Tuple[str, str, Any]]] = {}
-    wide: List[Tuple[Tuple[int, ...], Tuple[str, str, Any]]] = []
+    multi = ctx.usage.multi
+    narrow: Dict[int, List[Tuple[str, int, str]]] = {}
+    wide_vcpus: List[Tuple[FrozenSet[int], Tuple[str, int, str]]] = []
+    wide_helpers: List[Tuple[FrozenSet[int], Tuple[str, int, str]]] = []
 
-    def add(cpus, user):
+    def add(cpus, user, only=None):
         if len(cpus) > 16:
-            wide.append((cpus, user))
-        else:
-            for cpu in cpus:
-                pinned.setdefault(cpu, []).append(user)
+            (wide_helpers if only is None else wide_vcpus).append((frozenset(cpus), user))
+            return
+        for cpu in cpus:
+            if only is None or cpu in only:
+                narrow.setdefault(cpu, []).append(user)
 
     for guest in ctx.placement.guests:
         name = guest.name
-        if guest.pins is not None:
-            for vcpu, cpu in enumerate(guest.pins):
-                pinned.setdefault(cpu, []).append((name, "vcpu", (vcpu,)))
-        else:
-            groups: Dict[int, Tuple[Tuple[int, ...], List[int]]] = {}
-            for vcpu, cpus in enumerate(guest.cpusets):
-                groups.setdefault(id(cpus), (cpus, []))[1].append(vcpu)
-            for cpus, vcpus in groups.values():
-                add(cpus, (name, "vcpu", vcpus))
-        add(guest.emulator, (name, "emulator", None))
+        if multi:
+            if guest.pins is not None:
+                for vcpu, cpu in enumerate(guest.pins):
+                    if cpu in multi:
+                        narrow.setdefault(cpu, []).append((name, 0, "guest %s (vCPU %d)" % (name, vcpu)))
+            else:
+                groups: Dict[int, Tuple[Tuple[int, ...], List[int]]] = {}
+                for vcpu, cpus in enumerate(guest.cpusets):
+                    groups.setdefault(id(cpus), (cpus, []))[1].append(vcpu)
+                for cpus, vcpus in groups.values():
+                    words = "guest %s (vCPU%s %s)" % (name, "s" if len(vcpus) > 1 else "", _cpus(vcpus))
+                    add(cpus, (name, 0, words), only=multi)
+        add(guest.emulator, (name, 1, "guest %s's emulator" % name))
         for index, cpus in enumerate(guest.iothreads):
-            add(cpus, (name, "iothread", index))
-    ctx.cache["users"] = (pinned, wide)
-    return pinned, wide
-
-
-def _holds(ctx: _HostContext, cpus: Tuple[int, ...], cpu: int) -> bool:
-    """``cpu in cpus``, through a per-host set for wide pin sets (floating vCPUs list every CPU)."""
-    if len(cpus) <= 16:
-        return cpu in cpus
-    sets = ctx.cache.setdefault("sets", {})
-    found = sets.get(id(cpus))
-    if found is None or found[0] is not cpus:
-        found = (cpus, frozenset(cpus))
-        sets[id(cpus)] = found
-    return cpu in found[1]
+            add(cpus, (name, 2 + index, "guest %s's iothread %d" % (name, index)))
+    ctx.cache["users"] = (narrow, wide_vcpus, wide_helpers)
+    return narrow, wide_vcpus, wide_helpers
 
 
 def _emulator_default_note(guest: Guest) -> str:

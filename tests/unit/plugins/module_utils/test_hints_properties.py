@@ -184,3 +184,20 @@ def test_a_fixed_sweep_exercises_both_directions_of_every_statement():
                 counts[statement][statements[statement]["granted"]] += 1
     for statement, (denied, granted) in counts.items():
         assert granted >= 50 and denied >= 50, (statement, granted, denied)
+
+
+@given(knobs=host_knobs, kinds=guest_kinds, seed=seeds, with_present=st.booleans())
+def test_batch_parse_builds_exactly_what_the_per_guest_parse_builds(knobs, kinds, seed, with_present):
+    """The whole-host fast path is an optimisation only: same Guests, or it steps aside."""
+    r = random.Random(seed)
+    shape = generate.build_host(r, **knobs)
+    placement = generate.build_placement(r, shape, guests=len(kinds), kinds=kinds)
+    present = frozenset(shape.facts["cpus"]["present"]) if with_present else None
+    batch = hints._parse_guests_batch(placement["guests"], present)
+    try:
+        one_by_one = tuple(hints._parse_guest(raw, i, present, None) for i, raw in enumerate(placement["guests"]))
+    except PlacementError:
+        one_by_one = "error"
+    if batch is not None:
+        event("batch path")
+        assert batch == one_by_one
