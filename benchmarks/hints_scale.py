@@ -12,11 +12,13 @@ fleet. Target: <= 5 s for 10,000 hosts.
 Each host gets its own facts and placement objects (as a fact cache would
 hand them over), built before the clock starts: 2 packages x 64 cores x 2
 threads with Intel-style interleaved numbering, a housekeeping core per
-package, and 32 guests of mixed kinds -- whole cores with the emulator on
-housekeeping (everything but no_smt granted), one thread per core, default
-emulators (dedicated denied), floating vCPUs, topologies that do not match,
-and a few hosts with SMT forced off -- so both the grant and the denial paths
-are timed.
+package, and 32 guests. 80% of hosts are managed (whole-core guests with
+emulator and iothreads on housekeeping -- everything but no_smt granted --
+plus, in every 8 guests, one with a default emulator, one shown its siblings
+as separate cores, and one sharing its cores' other threads with another
+guest), 10% have SMT forced off, 10% are unmanaged (four floating guests
+whose vCPUs may run anywhere, so every guest is denied and each denial is
+explained). ``--worst-case`` also times a fleet of only unmanaged hosts.
 
     python benchmarks/hints_scale.py [--hosts 1000,10000] [--repeat 3]
 """
