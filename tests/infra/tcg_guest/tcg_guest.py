@@ -60,7 +60,10 @@ KEY_NAME = "id_ed25519"
 EXECUTABLES = {"usr/local/sbin/tcg-init"}
 
 DEFAULT_SMP = "8,sockets=2,cores=2,threads=2"
-DEFAULT_CPU = "max,vendor=GenuineIntel,-hypervisor"
+# -monitor: without MONITOR/MWAIT an offline vCPU parks in HLT. With it, Linux
+# parks offline CPUs in an MWAIT loop that TCG treats as a no-op on SMP guests,
+# so after `smt/control=off` four vCPUs spin and the guest crawls.
+DEFAULT_CPU = "max,vendor=GenuineIntel,-hypervisor,-monitor"
 DEFAULT_MEMORY_MB = 1024
 DEFAULT_TIMEOUT_S = 300.0
 MODULES_ROOT = Path("/lib/modules")

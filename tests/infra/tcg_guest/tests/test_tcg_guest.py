@@ -73,7 +73,7 @@ def test_qemu_gets_intel_smt_topology_and_a_loopback_only_port(tmp_path):
     argv = tg.qemu_argv(kernel, tmp_path / "initrd", tmp_path / "img", 2222, tmp_path,
                         tg.DEFAULT_SMP, tg.DEFAULT_CPU, 1024)
     assert argv[argv.index("-smp") + 1] == "8,sockets=2,cores=2,threads=2"
-    assert argv[argv.index("-cpu") + 1] == "max,vendor=GenuineIntel,-hypervisor"
+    assert argv[argv.index("-cpu") + 1] == "max,vendor=GenuineIntel,-hypervisor,-monitor"
     assert argv[argv.index("-accel") + 1] == "tcg"
     netdev = argv[argv.index("-netdev") + 1]
     assert "hostfwd=tcp:127.0.0.1:2222-:22" in netdev and "restrict=on" in netdev
