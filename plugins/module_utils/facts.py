@@ -142,11 +142,22 @@ def _hypervisor(sysroot: str, entry: Optional[CpuinfoEntry]) -> Dict[str, Any]:
         guest = "hypervisor" in flags.split()
         source = "cpuinfo flags"
     else:
-        guest = None
-        source = "unknown (no CPU flags in /proc/cpuinfo)"
+        platform = _platform(sysroot)
+        if platform == "PowerNV":  # POWER bare metal (pSeries = an LPAR under a hypervisor)
+            guest, source = False, "cpuinfo platform"
+        elif platform == "pSeries":
+            guest, source = True, "cpuinfo platform"
+        else:
+            guest = None
+            source = "unknown (no CPU flags in /proc/cpuinfo)"
     if vendor is not None:
         guest, source = True, "/sys/hypervisor/type"
     return {"guest": guest, "vendor": vendor, "source": source, "vouched": {}}
+
+
+def _platform(sysroot: str) -> Optional[str]:
+    trailer = read_cpuinfo(sysroot).get(-1)
+    return trailer.get("platform") if trailer is not None else None
 
 
 def read_vulnerabilities(sysroot: str) -> Dict[str, Any]:

@@ -86,10 +86,13 @@ def cpulist_of(path: str, text: str) -> List[int]:
         raise FactsError(path, text, err.expected) from None
 
 
-def read_hexmask(path: str, optional: bool = False) -> Optional[List[int]]:
+def read_hexmask(path: str, optional: bool = False, nr_cpus: Optional[int] = None) -> Optional[List[int]]:
+    """The kernel prints exactly ceil(nr_cpu_ids / 32) words; any other width is not its mask."""
     text = read_text(path, optional)
     if text is None:
         return None
+    if nr_cpus is not None and len(text.strip().split(",")) != (nr_cpus + 31) // 32:
+        raise FactsError(path, text, "a hex mask of %d 32-bit word(s) for %d CPU ids" % ((nr_cpus + 31) // 32, nr_cpus))
     try:
         return parse_hexmask(text)
     except CpulistError as err:

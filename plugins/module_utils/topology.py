@@ -17,6 +17,7 @@ import os
 from dataclasses import dataclass
 from typing import Dict, FrozenSet, List, Optional, Tuple
 
+from ansible_collections.hvfleet.smt.plugins.module_utils.cpulist import format_cpulist
 from ansible_collections.hvfleet.smt.plugins.module_utils.errors import FactsError
 from ansible_collections.hvfleet.smt.plugins.module_utils.sysfs import (
     cpulist_of,
@@ -106,7 +107,7 @@ def read_topology(sysroot: str = "/", cpuinfo: Optional[Dict[int, CpuinfoEntry]]
     sources: Dict[int, str] = {}
     missing = []
     for cpu in cpus.online:
-        found = _read_cpu_topology(base, cpu)
+        found = _read_cpu_topology(base, cpu, max(cpus.possible) + 1)
         if found is None:
             missing.append(cpu)
             continue
@@ -129,6 +130,8 @@ def read_cpu_sets(base: str) -> CpuSets:
     possible = read_cpulist(os.path.join(base, "possible"))
     if not online:
         raise FactsError(os.path.join(base, "online"), "", "at least one online CPU")
+    if not possible:
+        raise FactsError(os.path.join(base, "possible"), "", "at least one possible CPU")
     _require_subset(base, "online", online, "present", present)
     _require_subset(base, "present", present, "possible", possible)
     offline = read_cpulist(os.path.join(base, "offline"), optional=True)
@@ -162,7 +165,7 @@ def _require_subset(base: str, small_name: str, small: List[int], big_name: str,
     if outside:
         raise FactsError(
             os.path.join(base, small_name),
-            ",".join(map(str, small)),
+            format_cpulist(small),
             "CPUs that '%s' lists too (not %s)" % (big_name, ",".join(map(str, outside))),
         )
 
@@ -186,7 +189,7 @@ def read_smt(base: str) -> SmtState:
     return SmtState(control=control, active=active)
 
 
-def _read_cpu_topology(base: str, cpu: int):
+def _read_cpu_topology(base: str, cpu: int, nr_cpus: int):
     """(location, siblings, source file) for one CPU; ``None`` without ``topology/``."""
     topo = os.path.join(base, "cpu%d" % cpu, "topology")
     package = read_int(os.path.join(topo, "physical_package_id"), optional=True, minimum=-1)
@@ -201,7 +204,7 @@ def _read_cpu_topology(base: str, cpu: int):
     siblings = read_cpulist(source, optional=True)
     if siblings is None:
         source = os.path.join(topo, "thread_siblings")
-        siblings = read_hexmask(source, optional=True)
+        siblings = read_hexmask(source, optional=True, nr_cpus=nr_cpus)
     if siblings is None:
         raise FactsError(
             os.path.join(topo, "thread_siblings_list"), "<missing>", "a sibling list (or the hex mask thread_siblings)"

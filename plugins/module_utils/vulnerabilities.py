@@ -35,7 +35,7 @@ def smt_status(name: str, raw: str) -> Optional[str]:
 
 
 def stibp_state(raw: str) -> Optional[str]:
-    for part in raw.split(";"):
+    for part in raw.replace(";", ",").split(","):  # "; STIBP:" since ~6.9, ", STIBP:" before
         key, sep, value = part.strip().partition(":")
         if sep and key.strip() == "STIBP" and value.strip() in STIBP_STATES:
             return value.strip()

@@ -19,7 +19,7 @@ description:
     C(nosmt) and C(nosmt=force) never both remain.
   - Never reboots; RV(reboot_required) says whether the running kernel differs from what was asked.
 author:
-  - hvfleet maintainers
+  - hvfleet maintainers (@hvfleet)
 extends_documentation_fragment:
   - hvfleet.smt.attributes
 attributes:

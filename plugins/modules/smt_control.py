@@ -21,7 +21,7 @@ description:
   - Never reboots. Persisting the choice across reboots is the job of the boot parameter
     (see M(hvfleet.smt.kernel_cmdline) and the R(hvfleet.smt.smt_host,ansible_collections.hvfleet.smt.smt_host_role) role).
 author:
-  - hvfleet maintainers
+  - hvfleet maintainers (@hvfleet)
 extends_documentation_fragment:
   - hvfleet.smt.attributes
 attributes:

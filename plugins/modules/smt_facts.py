@@ -22,7 +22,7 @@ description:
     module with the file, the value read and what was expected; nothing partial
     is returned.
 author:
-  - hvfleet maintainers
+  - hvfleet maintainers (@hvfleet)
 extends_documentation_fragment:
   - hvfleet.smt.attributes
   - hvfleet.smt.attributes.facts
@@ -45,7 +45,7 @@ options:
       - Ask the running kernel with C(prctl(PR_SCHED_CORE_GET)) whether core
         scheduling is available.
       - V(auto) probes only when O(sysroot) is C(/); elsewhere the answer would
-        describe the wrong kernel, and RV(ansible_facts.hvfleet_smt.core_scheduling.status)
+        describe the wrong kernel, and C(core_scheduling.status)
         is C(unknown).
     type: str
     choices: [auto, always, never]
