@@ -112,28 +112,16 @@ seealso:
 """
 
 EXAMPLES = r"""
-- name: Gather SMT facts and placements
-  hosts: hypervisors
-  tasks:
-    - name: SMT facts
-      hvfleet.smt.smt_facts:
-
-    - name: What runs where
-      hvfleet.smt.guest_placement_facts:
-
+# Run after hvfleet.smt.smt_facts and hvfleet.smt.guest_placement_facts on the hypervisors.
 - name: Decide the statements for every guest, across its migration group
-  hosts: hypervisors
-  gather_facts: false
-  tasks:
-    - name: Decide
-      hvfleet.smt.smt_hints:
-        migration_domain: rack42      # an inventory group
-        set_fact: true
-      register: hints
+  hvfleet.smt.smt_hints:
+    migration_domain: rack42      # an inventory group
+    set_fact: true
+  register: hints
 
-    - name: Show which guests may be told accurate_topology
-      ansible.builtin.debug:
-        msg: "{{ hints.statements | dict2items | selectattr('value.accurate_topology.granted') | map(attribute='key') }}"
+- name: Show which guests may be told accurate_topology
+  ansible.builtin.debug:
+    msg: "{{ hints.statements | dict2items | selectattr('value.accurate_topology.granted') | map(attribute='key') }}"
 
 - name: Refuse to go on if db-1 would not be dedicated, with a list of hosts as its domain
   hvfleet.smt.smt_hints:
