@@ -61,7 +61,7 @@ def collect(sysroot: str = "/", probe: bool = False, now: Optional[float] = None
         "llc_groups": [list(group) for group in topology.llc_groups],
         "cmdline": _cmdline(cmdline),
         "cpu": _cpu_identity(first),
-        "hypervisor": _hypervisor(sysroot, first),
+        "hypervisor": _hypervisor(sysroot, first, cpuinfo.get(-1)),
         "vulnerabilities": read_vulnerabilities(sysroot),
         "core_scheduling": probe_core_scheduling() if probe else {
             "status": "unknown", "detail": "not probed (sysroot is not the running system)"},
@@ -129,7 +129,7 @@ def _cpu_identity(entry: Optional[CpuinfoEntry]) -> Dict[str, Any]:
     }
 
 
-def _hypervisor(sysroot: str, entry: Optional[CpuinfoEntry]) -> Dict[str, Any]:
+def _hypervisor(sysroot: str, entry: Optional[CpuinfoEntry], trailer: Optional[CpuinfoEntry]) -> Dict[str, Any]:
     """Is this host itself a VM? ``None`` when nothing here can tell (non-x86 without hints).
 
     A nested host's ``notsupported`` describes its virtual CPUs, not the
@@ -142,7 +142,7 @@ def _hypervisor(sysroot: str, entry: Optional[CpuinfoEntry]) -> Dict[str, Any]:
         guest = "hypervisor" in flags.split()
         source = "cpuinfo flags"
     else:
-        platform = _platform(sysroot)
+        platform = trailer.get("platform") if trailer is not None else None
         if platform == "PowerNV":  # POWER bare metal (pSeries = an LPAR under a hypervisor)
             guest, source = False, "cpuinfo platform"
         elif platform == "pSeries":
@@ -153,11 +153,6 @@ def _hypervisor(sysroot: str, entry: Optional[CpuinfoEntry]) -> Dict[str, Any]:
     if vendor is not None:
         guest, source = True, "/sys/hypervisor/type"
     return {"guest": guest, "vendor": vendor, "source": source, "vouched": {}}
-
-
-def _platform(sysroot: str) -> Optional[str]:
-    trailer = read_cpuinfo(sysroot).get(-1)
-    return trailer.get("platform") if trailer is not None else None
 
 
 def read_vulnerabilities(sysroot: str) -> Dict[str, Any]:
