@@ -234,7 +234,12 @@ def _read_facts(facts: Any) -> HostView:
 
 
 def _read_shape(cpus: Mapping, raw_cores: Any) -> _Shape:
-    """Check the CPU lists and cores, and index them (the part hosts can share)."""
+    """Check the CPU lists and cores, and index them (the part hosts can share).
+
+    Exact types take the fast path; subclasses (Ansible's tagged lists and
+    ints, lazy templated containers) are checked with isinstance and copied
+    into plain lists of plain ints, so they decide exactly like plain data.
+    """
     online = _cpu_list(cpus, "online")
     present = _cpu_list(cpus, "present")
     online_set = frozenset(online)
@@ -253,16 +258,22 @@ def _read_shape(cpus: Mapping, raw_cores: Any) -> _Shape:
         threads_lists = [core.get("threads") if _is_mapping(core) else None for core in raw_cores]
     if not set(map(type, threads_lists)) <= _SEQUENCE_TYPES or not all(threads_lists):
         index = next(
-            i for i, threads in enumerate(threads_lists) if not isinstance(threads, (list, tuple)) or not threads
+            (i for i, threads in enumerate(threads_lists) if not isinstance(threads, (list, tuple)) or not threads),
+            None,
         )
-        raise _FactsProblem(
-            "cores[%d]: got %s, expected a mapping whose 'threads' is a non-empty list of CPU ids"
-            % (index, _show(raw_cores[index]))
-        )
+        if index is not None:
+            raise _FactsProblem(
+                "cores[%d]: got %s, expected a mapping whose 'threads' is a non-empty list of CPU ids"
+                % (index, _show(raw_cores[index]))
+            )
+        threads_lists = [list(threads) for threads in threads_lists]  # list/tuple subclasses
     core_of = {cpu: index for index, threads in enumerate(threads_lists) for cpu in threads}
     if core_of and set(map(type, core_of)) != _INT_ONLY:
-        bad = next(cpu for cpu in core_of if type(cpu) is not int)
-        raise _FactsProblem("cores[].threads: got %s, expected CPU ids (ints)" % _show(bad))
+        bad = next((cpu for cpu in core_of if not _is_int(cpu)), None)
+        if bad is not None:
+            raise _FactsProblem("cores[].threads: got %s, expected CPU ids (ints)" % _show(bad))
+        threads_lists = [[int(cpu) for cpu in threads] for threads in threads_lists]  # int subclasses
+        core_of = {cpu: index for index, threads in enumerate(threads_lists) for cpu in threads}
     if len(core_of) != sum(map(len, threads_lists)):
         raise _FactsProblem("cores[].threads: a CPU is listed twice (in one core or in two)")
     if core_of.keys() != online_set:
@@ -299,9 +310,16 @@ def _field(parent: Mapping, key: str, kind: Any, expected: str, prefix: str = ""
     return value
 
 
+def _is_int(value: Any) -> bool:
+    """An int or an int subclass (Ansible tags ints with their origin), but not a bool."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 def _cpu_list(cpus: Mapping, key: str) -> Sequence[int]:
     value = cpus.get(key)
-    if not isinstance(value, (list, tuple)) or (value and set(map(type, value)) != {int}) or (
+    if isinstance(value, (list, tuple)) and value and set(map(type, value)) != _INT_ONLY and all(map(_is_int, value)):
+        value = [int(cpu) for cpu in value]  # int subclasses: plain ints from here on
+    if not isinstance(value, (list, tuple)) or (value and set(map(type, value)) != _INT_ONLY) or (
         value and min(value) < 0
     ):
         raise _FactsProblem("cpus.%s: got %s, expected a list of CPU ids (ints >= 0)" % (key, _show(value)))

@@ -502,6 +502,53 @@ def test_ints_tagged_by_ansible_are_ints():
     assert granted(result) == {"accurate_topology", "no_nonarch_core_sharing", "dedicated"}
 
 
+def test_facts_in_ansible_containers_decide_like_plain_facts():
+    """Templated facts arrive as subclasses of list, dict and int (AnsibleUnsafe, lazy containers).
+
+    _read_shape used to look for the culprit with next() over an exact-type
+    check, found none, and raised StopIteration out of decide_host.
+    """
+
+    class TList(list):
+        pass
+
+    class TDict(dict):
+        pass
+
+    class TInt(int):
+        pass
+
+    def tag(value):
+        if isinstance(value, dict):
+            return TDict({key: tag(item) for key, item in value.items()})
+        if isinstance(value, list):
+            return TList(tag(item) for item in value)
+        if isinstance(value, int) and not isinstance(value, bool):
+            return TInt(value)
+        return value
+
+    plain_facts = smt2(4)
+    plain_placement = placement([guest("g", WHOLE, threads=2), guest("h", [3], threads=1)], housekeeping=[0, 4])
+    expected = decide_host(plain_facts, plain_placement, host="hv-1")
+    got = decide_host(tag(plain_facts), tag(plain_placement), host="hv-1")
+    assert {name: granted(r) for name, r in got.items()} == {name: granted(r) for name, r in expected.items()}
+    assert granted(got["g"]) == {"accurate_topology", "no_nonarch_core_sharing", "dedicated"}
+    # Only the threads lists are subclassed (the shape that raised StopIteration).
+    partly = smt2(4)
+    for core in partly["cores"]:
+        core["threads"] = TList(core["threads"])
+    assert granted(decide_host(partly, plain_placement)["g"]) == granted(expected["g"])
+    # A subclassed bool is impossible, but a bool among the thread ids is still refused by name.
+    broken = smt2(4)
+    broken["cores"][0]["threads"] = TList([True, 4])
+    result = decide_host(broken, plain_placement)["g"]
+    assert codes(result, "dedicated") == ["facts_invalid"]
+    assert "expected CPU ids" in result["dedicated"]["reasons"][0]["message"]
+    empty = smt2(4)
+    empty["cores"][1]["threads"] = TList()
+    assert "cores[1]" in decide_host(empty, plain_placement)["g"]["dedicated"]["reasons"][0]["message"]
+
+
 # --------------------------------------------------------------------------
 # Inputs: placement errors
 # --------------------------------------------------------------------------
