@@ -101,13 +101,27 @@ MUTANTS = {
     ),
     "emulator_default_nowhere": (
         "a guest without an emulator pin has its emulator nowhere (fast path)",
-        "                    emulator = tuple(sorted(set(pins)))\n",
+        "                    emulator = online\n",
         "                    emulator = (max(pins) + 100000,)\n",
     ),
     "batch_emulator_default_nowhere": (
         "a guest without an emulator pin has its emulator nowhere (whole-host fast path)",
-        "            emulator_tuples[index] = tuple(sorted(set(pins_all[index])))",
+        "            emulator_tuples[index] = online",
         "            emulator_tuples[index] = (max(pins_all[index]) + 100000,)",
+    ),
+    "emulator_default_union": (
+        "an emulator without a pin runs only where the vCPUs are pinned (the union; libvirt uses every online CPU)",
+        [
+            ("                    emulator = online\n", "                    emulator = tuple(sorted(set(pins)))\n"),
+            ("            emulator_tuples[index] = online", "            emulator_tuples[index] = tuple(sorted(set(pins_all[index])))"),
+            ("            emulator = online\n", "            emulator = tuple(sorted(set(used)))\n"),
+        ],
+        None,
+    ),
+    "vcpu_cpuset_ignored": (
+        "an emulator without a pin ignores the <vcpu cpuset> and takes every online CPU",
+        "            emulator = tuple(sorted(cpuset))\n",
+        "            emulator = online\n",
     ),
     "batch_offline_pin_ok": (
         "the whole-host fast path accepts a pin outside the host",
@@ -196,10 +210,13 @@ def run(name, cases):
         path = os.path.join(tree, ENGINE)
         with open(path) as handle:
             text = handle.read()
-        if text.count(old) != 1:
-            return "STALE (the text to mutate is not in hints.py exactly once)"
+        # A mutant is one (old, new) replacement, or a list of them (one mistake made on every path).
+        for before, after in old if isinstance(old, list) else [(old, new)]:
+            if text.count(before) != 1:
+                return "STALE (the text to mutate is not in hints.py exactly once: %r)" % before[:60]
+            text = text.replace(before, after)
         with open(path, "w") as handle:
-            handle.write(text.replace(old, new))
+            handle.write(text)
         result = subprocess.run(
             [sys.executable, "-c", CHECK, tmp, os.path.join(ROOT, "tests", "unit"), str(cases)],
             capture_output=True,

@@ -106,6 +106,7 @@ class HostView:
 
     control: str
     online: FrozenSet[int]
+    online_sorted: Tuple[int, ...]  # where an emulator without a pin may run (libvirt's default)
     present: FrozenSet[int]
     offline: Tuple[int, ...]  # present CPUs that are not online
     core_of: Mapping[int, int]  # online CPU -> index into cores
@@ -133,6 +134,7 @@ class _Shape(NamedTuple):
     present_list: List[int]
     threads_lists: List[List[int]]
     online: FrozenSet[int]
+    online_sorted: Tuple[int, ...]
     present: FrozenSet[int]
     offline: Tuple[int, ...]
     core_of: Dict[int, int]
@@ -218,6 +220,7 @@ def _read_facts(facts: Any) -> HostView:
     return HostView(
         control=control,
         online=shape.online,
+        online_sorted=shape.online_sorted,
         present=shape.present,
         offline=shape.offline,
         core_of=shape.core_of,
@@ -286,6 +289,7 @@ def _read_shape(cpus: Mapping, raw_cores: Any) -> _Shape:
         present_list=list(present),
         threads_lists=[list(threads) for threads in threads_lists],
         online=online_set,
+        online_sorted=tuple(sorted(online_set)),
         present=present_set,
         offline=tuple(sorted(present_set - online_set)),
         core_of=core_of,
@@ -357,7 +361,10 @@ class Guest(NamedTuple):
     pins: Optional[Tuple[int, ...]]  # one pCPU per vCPU, when every vCPU has exactly one
     topology: Optional[Topology]  # None: not known
     emulator: Tuple[int, ...]
-    emulator_default: bool  # no emulator pin given: libvirt runs it where the vCPUs run
+    # Where ``emulator`` came from: "pin" (given), "vcpu_cpuset" (no pin: libvirt
+    # runs it on the domain's <vcpu cpuset>) or "online" (no pin and no cpuset:
+    # every online CPU of the host; () when the host's CPUs are not known).
+    emulator_default: str
     iothreads: Tuple[Tuple[int, ...], ...]
     topology_info: Optional["_TopologyInfo"]  # derived from topology, shared by guests showing the same
 
@@ -428,10 +435,18 @@ def validate_placement(placement: Any, facts: Any = None, host: Optional[str] = 
             view = _read_facts(facts)
         except _FactsProblem:
             view = None
-    return _parse_placement(placement, view.present if view is not None else None, host)
+    return _parse_placement(
+        placement,
+        view.present if view is not None else None,
+        host,
+        view.online_sorted if view is not None else (),
+    )
 
 
-def _parse_placement(placement: Any, present: Optional[FrozenSet[int]], host: Optional[str]) -> Placement:
+def _parse_placement(
+    placement: Any, present: Optional[FrozenSet[int]], host: Optional[str], online: Tuple[int, ...] = ()
+) -> Placement:
+    """``online``: the host's online CPUs, where an emulator without a pin may run (empty when unknown)."""
     if not _is_mapping(placement):
         raise PlacementError(host, "placement", placement, "a mapping (docs/placement.md)")
     housekeeping_raw = placement.get("housekeeping")
@@ -445,13 +460,13 @@ def _parse_placement(placement: Any, present: Optional[FrozenSet[int]], host: Op
     guests_raw = placement.get("guests")
     if not isinstance(guests_raw, (list, tuple)):
         raise PlacementError(host, "guests", guests_raw, "a list of guests ([] when there are none)")
-    batch = _parse_guests_batch(guests_raw, present)
+    batch = _parse_guests_batch(guests_raw, present, online)
     if batch is not None:
         return Placement(housekeeping, source, batch)
     guests = []
     names = set()
     for index, raw in enumerate(guests_raw):
-        guest = _parse_guest(raw, index, present, host)
+        guest = _parse_guest(raw, index, present, host, online)
         if guest.name in names:
             raise PlacementError(host, "guests[%d].name" % index, guest.name, "a name no other guest has")
         names.add(guest.name)
@@ -465,7 +480,9 @@ _NONE_OR_STR = frozenset((type(None), str))
 _STR_ONLY = frozenset((str,))
 
 
-def _parse_guests_batch(guests_raw: Any, present: Optional[FrozenSet[int]]) -> Optional[Tuple["Guest", ...]]:
+def _parse_guests_batch(
+    guests_raw: Any, present: Optional[FrozenSet[int]], online: Tuple[int, ...]
+) -> Optional[Tuple["Guest", ...]]:
     """Every guest of a host at once, when all have the common shape; None otherwise.
 
     A host's guests are checked with a few C-level passes over all their pins
@@ -498,7 +515,8 @@ def _parse_guests_batch(guests_raw: Any, present: Optional[FrozenSet[int]]) -> O
     topologies = list(map(get, guests_raw, repeat("topology")))
     domains = list(map(get, guests_raw, repeat("migration_domain")))
     if (
-        not set(map(type, emulators)) <= _NONE_OR_LIST
+        list(map(get, guests_raw, repeat("vcpu_cpuset"))).count(None) != len(guests_raw)
+        or not set(map(type, emulators)) <= _NONE_OR_LIST
         or not set(map(type, iothreads_all)) <= _NONE_OR_LIST
         or set(map(type, topologies)) != {dict}
         or not set(map(type, domains)) <= _NONE_OR_STR
@@ -536,7 +554,7 @@ def _parse_guests_batch(guests_raw: Any, present: Optional[FrozenSet[int]]) -> O
     emulator_tuples = list(map(_tuple_or_none, emulators))
     for index, emulator in enumerate(emulator_tuples):
         if emulator is None:
-            emulator_tuples[index] = tuple(sorted(set(pins_all[index])))
+            emulator_tuples[index] = online
         if infos[index] is None:
             infos[index] = _topology_info(Topology(*counts[index]))
     return tuple(
@@ -548,7 +566,7 @@ def _parse_guests_batch(guests_raw: Any, present: Optional[FrozenSet[int]]) -> O
             pins_all,
             map(_INFO_TOPOLOGY, infos),
             emulator_tuples,
-            map(_IS_NONE, emulators),
+            map(_EMULATOR_SOURCE, emulators),
             map(_iothread_tuples, iothreads_all),
             infos,
         )
@@ -562,8 +580,9 @@ def _tuple_or_none(value: Optional[List[int]]) -> Optional[Tuple[int, ...]]:
     return None if value is None else tuple(value)
 
 
-def _IS_NONE(value: Any) -> bool:  # pylint: disable=invalid-name
-    return value is None
+def _EMULATOR_SOURCE(value: Any) -> str:  # pylint: disable=invalid-name
+    return "online" if value is None else "pin"
+
 
 
 def _iothread_tuples(value: Optional[List[List[int]]]) -> Tuple[Tuple[int, ...], ...]:
@@ -595,7 +614,9 @@ _LIST_ONLY = frozenset((list,))
 _ONE = frozenset((1,))
 
 
-def _parse_guest(raw: Any, index: int, present: Optional[FrozenSet[int]], host: Optional[str]) -> Guest:
+def _parse_guest(
+    raw: Any, index: int, present: Optional[FrozenSet[int]], host: Optional[str], online: Tuple[int, ...] = ()
+) -> Guest:
     """The common shape, checked with a few C-level passes; anything else goes the careful way.
 
     Both ways accept and reject exactly the same inputs and build the same
@@ -607,6 +628,7 @@ def _parse_guest(raw: Any, index: int, present: Optional[FrozenSet[int]], host: 
         if (
             type(name) is str
             and name
+            and raw.get("vcpu_cpuset") is None
             and type(vcpus) is list
             and vcpus
             and set(map(type, vcpus)) == _LIST_ONLY
@@ -633,8 +655,8 @@ def _parse_guest(raw: Any, index: int, present: Optional[FrozenSet[int]], host: 
                 iothreads_raw = raw.get("iothreads")
                 domain = raw.get("migration_domain")
                 if emulator_raw is None:
-                    emulator = tuple(sorted(set(pins)))
-                    emulator_default = True
+                    emulator = online
+                    emulator_default = "online"
                 elif (
                     type(emulator_raw) is list
                     and emulator_raw
@@ -644,7 +666,7 @@ def _parse_guest(raw: Any, index: int, present: Optional[FrozenSet[int]], host: 
                     and (present is None or present.issuperset(emulator_raw))
                 ):
                     emulator = tuple(emulator_raw)
-                    emulator_default = False
+                    emulator_default = "pin"
                 else:
                     emulator = None
                 iothreads = _fast_iothreads(iothreads_raw, present)
@@ -660,7 +682,7 @@ def _parse_guest(raw: Any, index: int, present: Optional[FrozenSet[int]], host: 
                         iothreads,
                         info,
                     )
-    return _parse_guest_slow(raw, index, present, host)
+    return _parse_guest_slow(raw, index, present, host, online)
 
 
 def _fast_iothreads(raw: Any, present: Optional[FrozenSet[int]]) -> Optional[Tuple[Tuple[int, ...], ...]]:
@@ -679,7 +701,9 @@ def _fast_iothreads(raw: Any, present: Optional[FrozenSet[int]]) -> Optional[Tup
     return tuple(out)
 
 
-def _parse_guest_slow(raw: Any, index: int, present: Optional[FrozenSet[int]], host: Optional[str]) -> Guest:
+def _parse_guest_slow(
+    raw: Any, index: int, present: Optional[FrozenSet[int]], host: Optional[str], online: Tuple[int, ...] = ()
+) -> Guest:
     if type(raw) is not dict and not _is_mapping(raw):
         raise PlacementError(host, "guests[%d]" % index, raw, "a mapping describing one guest")
     name = raw.get("name")
@@ -728,13 +752,25 @@ def _parse_guest_slow(raw: Any, index: int, present: Optional[FrozenSet[int]], h
         _absent(host, "guests[%d] (%s).vcpus" % (index, name), _cpusets(pins, cpusets), present)
     topology_raw = raw.get("topology")
     topology = None if topology_raw is None else _parse_topology(topology_raw, host, index, name)
+    cpuset_raw = raw.get("vcpu_cpuset")
+    cpuset = None
+    if cpuset_raw is not None:
+        cpuset = _cpu_set(cpuset_raw, host, "guests[%d] (%s).vcpu_cpuset" % (index, name))
+        if present is not None and not present.issuperset(cpuset):
+            _absent(host, "guests[%d] (%s).vcpu_cpuset" % (index, name), [cpuset], present)
     emulator_raw = raw.get("emulator")
     if emulator_raw is None:
-        emulator = tuple(sorted(set(used)))
-        emulator_default = True
+        # libvirt without <emulatorpin>: the <vcpu cpuset> if the domain has one,
+        # else every online CPU -- not merely where the vCPUs are pinned.
+        if cpuset is not None:
+            emulator = tuple(sorted(cpuset))
+            emulator_default = "vcpu_cpuset"
+        else:
+            emulator = online
+            emulator_default = "online"
     else:
         emulator = _cpu_set(emulator_raw, host, "guests[%d] (%s).emulator" % (index, name))
-        emulator_default = False
+        emulator_default = "pin"
         if present is not None and not present.issuperset(emulator):
             _absent(host, "guests[%d] (%s).emulator" % (index, name), [emulator], present)
     iothreads_raw = raw.get("iothreads")
@@ -795,7 +831,7 @@ def _absent(host: Optional[str], path: str, cpusets: Sequence[Sequence[int]], pr
         if missing:
             raise PlacementError(
                 host,
-                "%s[%d]" % (path, index) if not path.endswith("emulator") else path,
+                "%s[%d]" % (path, index) if not path.endswith(("emulator", "vcpu_cpuset")) else path,
                 list(cpus),
                 "CPUs the host has (cpus.present: %s); CPU %d is not present" % (_cpus(present), missing[0]),
             )
@@ -1511,8 +1547,10 @@ def _users(ctx: _HostContext) -> Tuple[Dict[int, List[Tuple[str, int, str]]], Li
 
 
 def _emulator_default_note(guest: Guest) -> str:
-    if guest.emulator_default:
-        return " (no emulator pin: libvirt runs it where the vCPUs may run)"
+    if guest.emulator_default == "online":
+        return " (no emulator pin and no <vcpu cpuset>: libvirt lets it run on every online CPU)"
+    if guest.emulator_default == "vcpu_cpuset":
+        return " (no emulator pin: libvirt runs it on the <vcpu cpuset>)"
     return ""
 
 
@@ -1578,7 +1616,9 @@ def decide_host(
             view = _read_facts(facts)
         except _FactsProblem as err:
             problem = _reason("facts_invalid", "the SMT facts of host %s are invalid: %s" % (host or "(unnamed)", err))
-    parsed = _parse_placement(placement, view.present if view is not None else None, host)
+    parsed = _parse_placement(
+        placement, view.present if view is not None else None, host, view.online_sorted if view is not None else ()
+    )
     collected_at = view.collected_at if view is not None else (
         facts.get("collected_at") if _is_mapping(facts) else None
     )

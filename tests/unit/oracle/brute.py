@@ -199,6 +199,9 @@ def placement_malformed(placement, facts, valid=None):
         emulator = guest.get("emulator")
         if emulator is not None and not _cpu_set_ok(emulator):
             return True
+        cpuset = guest.get("vcpu_cpuset")
+        if cpuset is not None and not _cpu_set_ok(cpuset):
+            return True
         iothreads = guest.get("iothreads")
         if iothreads is not None:
             if not _is_seq(iothreads):
@@ -217,6 +220,8 @@ def placement_malformed(placement, facts, valid=None):
             everything = [cpu for cpus in sets for cpu in cpus]
             if emulator is not None:
                 everything += list(emulator)
+            if cpuset is not None:
+                everything += list(cpuset)
             for cpus in iothreads or []:
                 everything += list(cpus)
             for cpu in everything:
@@ -246,16 +251,15 @@ def _offline_present(facts):
     return [cpu for cpu in facts["cpus"]["present"] if cpu not in online]
 
 
-def _emulator(guest):
+def _emulator(guest, facts):
     if guest.get("emulator") is not None:
         return list(guest["emulator"])
-    # docs/placement.md: without <emulatorpin> it runs where the vCPUs may run.
-    out = []
-    for cpus in vcpu_sets(guest):
-        for cpu in cpus:
-            if cpu not in out:
-                out.append(cpu)
-    return out
+    # docs/placement.md (libvirt's formatdomain, <emulatorpin>): without a pin the
+    # emulator runs on the <vcpu cpuset> when the domain has one, else on every
+    # online CPU of the host -- not merely where the vCPUs are pinned.
+    if guest.get("vcpu_cpuset") is not None:
+        return list(guest["vcpu_cpuset"])
+    return list(facts["cpus"]["online"])
 
 
 def _iothreads(guest):
@@ -276,7 +280,7 @@ def has_foreign_user(facts, placement, me, cpu):
         return True
     for guest in placement["guests"]:
         if guest is me:
-            if cpu in _emulator(guest):
+            if cpu in _emulator(guest, facts):
                 return True
             for cpus in _iothreads(guest):
                 if cpu in cpus:
@@ -285,7 +289,7 @@ def has_foreign_user(facts, placement, me, cpu):
             for cpus in vcpu_sets(guest):
                 if cpu in cpus:
                     return True
-            if cpu in _emulator(guest):
+            if cpu in _emulator(guest, facts):
                 return True
             for cpus in _iothreads(guest):
                 if cpu in cpus:

@@ -307,6 +307,13 @@ def _add_helpers(r, guest, placement, online_cores, present, free, housekeeping)
         guest["emulator"] = emulator
     elif r.random() < 0.5:
         guest["emulator"] = None
+    if r.random() < 0.25:
+        # libvirt's <vcpu cpuset>: where an emulator without a pin runs. Often
+        # the housekeeping CPUs (the tidy case), sometimes the vCPU pins only.
+        if housekeeping and r.random() < 0.5:
+            guest["vcpu_cpuset"] = sorted(set(housekeeping))
+        elif pins:
+            guest["vcpu_cpuset"] = sorted(set(pins))
     if r.random() < 0.3:
         guest["iothreads"] = [list(emulator) if emulator else [r.choice(present)] for _ in range(r.choice((1, 2)))]
     elif r.random() < 0.5:
@@ -365,6 +372,8 @@ PLACEMENT_CORRUPTIONS = (
     "topology_missing_key",
     "emulator_empty",
     "emulator_absent_cpu",
+    "vcpu_cpuset_empty",
+    "vcpu_cpuset_absent_cpu",
     "iothreads_str",
     "housekeeping_str",
     "housekeeping_duplicate",
@@ -474,6 +483,10 @@ def corrupt_placement(r, placement, facts, how=None):
         guest["emulator"] = []
     elif how == "emulator_absent_cpu":
         guest["emulator"] = [absent]
+    elif how == "vcpu_cpuset_empty":
+        guest["vcpu_cpuset"] = []
+    elif how == "vcpu_cpuset_absent_cpu":
+        guest["vcpu_cpuset"] = [absent]
     elif how == "iothreads_str":
         guest["iothreads"] = "0-1"
     elif how == "housekeeping_str":

@@ -412,12 +412,49 @@ def test_dedicated_reasons_name_each_kind_of_foreign_user():
     assert messages(result, "dedicated", "iothread_on_pin")[0].startswith("vCPU 1 runs on CPU 2")
 
 
-def test_default_emulator_lands_on_the_vcpus():
-    result = decide(smt2(4), placement([guest("g", [1, 2], threads=1, emulator=None)], housekeeping=[0, 4]), "g")
-    assert codes(result, "dedicated") == ["emulator_on_pin"]
-    assert "no emulator pin" in result["dedicated"]["reasons"][0]["message"]
-    # ...which only time-shares each vCPU's own thread: core sharing is still fine.
-    assert result["no_nonarch_core_sharing"]["granted"]
+def test_unpinned_emulator_runs_on_every_online_cpu():
+    """libvirt without <emulatorpin> and without <vcpu cpuset> lets the emulator run on every online CPU.
+
+    The engine used to assume the union of the guest's vCPU pins, which
+    granted dedicated to a neighbour whose pCPUs that emulator may use.
+    """
+    mine = guest("g", WHOLE, threads=2)
+    other = guest("h", [3, 7], threads=2, emulator=None)
+    result = decide(smt2(4), placement([mine, other], housekeeping=[0, 4]), "g")
+    assert not result["dedicated"]["granted"]
+    assert set(codes(result, "dedicated")) == {"guest_on_pin"}
+    assert "guest h's emulator" in result["dedicated"]["reasons"][0]["message"]
+    assert not result["no_nonarch_core_sharing"]["granted"]
+    assert "guest h's emulator" in " ".join(messages(result, "no_nonarch_core_sharing", "sibling_shared"))
+    assert result["accurate_topology"]["granted"]
+    # The guest without the pin: its own emulator may run on its vCPUs' threads.
+    own = decide(smt2(4), placement([mine, other], housekeeping=[0, 4]), "h")
+    assert codes(own, "dedicated") == ["emulator_on_pin"]
+    assert "no emulator pin and no <vcpu cpuset>" in own["dedicated"]["reasons"][0]["message"]
+
+
+def test_unpinned_emulator_runs_on_the_vcpu_cpuset_when_there_is_one():
+    mine = guest("g", WHOLE, threads=2)
+    other = guest("h", [3, 7], threads=2, emulator=None, vcpu_cpuset=[0, 4])
+    result = decide(smt2(4), placement([mine, other], housekeeping=[0, 4]), "g")
+    assert granted(result) == {"accurate_topology", "no_nonarch_core_sharing", "dedicated"}
+    own = decide(smt2(4), placement([mine, other], housekeeping=[0, 4]), "h")
+    assert granted(own) == {"accurate_topology", "no_nonarch_core_sharing", "dedicated"}
+    # A <vcpu cpuset> that covers the vCPU pins puts the emulator on them.
+    on_pins = guest("h", [3, 7], threads=2, emulator=None, vcpu_cpuset=[3, 7])
+    own = decide(smt2(4), placement([mine, on_pins], housekeeping=[0, 4]), "h")
+    assert codes(own, "dedicated") == ["emulator_on_pin"]
+    assert "<vcpu cpuset>" in own["dedicated"]["reasons"][0]["message"]
+    # ...and an emulator pin wins over the cpuset, as in libvirt.
+    pinned = guest("h", [3, 7], threads=2, emulator=[0], vcpu_cpuset=[3, 7])
+    assert decide(smt2(4), placement([mine, pinned], housekeeping=[0, 4]), "h")["dedicated"]["granted"]
+
+
+def test_vcpu_cpuset_is_checked_like_a_pin_set():
+    for bad, words in (([], "vcpu_cpuset: got []"), ([99], "vcpu_cpuset: got [99]"), ("0-1", "hvfleet.smt.cpulist")):
+        pl = placement([guest("h", [3], threads=1, emulator=None, vcpu_cpuset=bad)], housekeeping=[0, 4])
+        with pytest.raises(PlacementError, match=re.escape(words)):
+            decide_host(smt2(4), pl)
 
 
 def test_reasons_are_capped_per_code():

@@ -193,9 +193,12 @@ def test_batch_parse_builds_exactly_what_the_per_guest_parse_builds(knobs, kinds
     shape = generate.build_host(r, **knobs)
     placement = generate.build_placement(r, shape, guests=len(kinds), kinds=kinds)
     present = frozenset(shape.facts["cpus"]["present"]) if with_present else None
-    batch = hints._parse_guests_batch(placement["guests"], present)
+    online = tuple(shape.facts["cpus"]["online"]) if with_present else ()
+    batch = hints._parse_guests_batch(placement["guests"], present, online)
     try:
-        one_by_one = tuple(hints._parse_guest(raw, i, present, None) for i, raw in enumerate(placement["guests"]))
+        one_by_one = tuple(
+            hints._parse_guest(raw, i, present, None, online) for i, raw in enumerate(placement["guests"])
+        )
     except PlacementError:
         one_by_one = "error"
     if batch is not None:
