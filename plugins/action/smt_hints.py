@@ -21,6 +21,7 @@ from ansible_collections.hvfleet.smt.plugins.module_utils.hints import (
     PlacementError,
     Policy,
     decide_domains,
+    deny_unknown_domain,
     plain_data as _plain,
 )
 
@@ -56,10 +57,15 @@ class ActionModule(ActionBase):
             if wanted is None:
                 wanted = _guest_names(members[current][1])
             domains = {}
+            unknown = []
             for guest in wanted:
                 declared = _declared_domain(members[current][1], guest)
                 spec = declared if declared is not None else args["migration_domain"]
                 hosts = _resolve_domain(spec, groups, guest)
+                if hosts is None:
+                    # Nobody said where it may go: decide here for the reasons, then deny.
+                    unknown.append(guest)
+                    hosts = []
                 domains[guest] = [current] + [h for h in hosts if h != current]
                 for host in hosts:
                     if host not in members:
@@ -68,6 +74,9 @@ class ActionModule(ActionBase):
                             _plain(_host_var(hostvars, host, "hvfleet_placement")),
                         )
             statements = decide_domains(members, domains, current, Policy(withhold=frozenset(args["withhold"])))
+            for guest in unknown:
+                statements[guest] = deny_unknown_domain(statements[guest], guest, current)
+                domains[guest] = None
         except PlacementError as err:
             result.update(failed=True, msg="smt_hints: %s" % err)
             return result
@@ -130,9 +139,12 @@ def _declared_domain(placement, guest):
 
 
 def _resolve_domain(spec, groups, guest):
-    """Hosts of a migration domain: none, an inventory group's hosts, or an explicit list."""
+    """Hosts of a migration domain: an inventory group's hosts or an explicit list ([]: never migrates).
+
+    None (nothing declared) stays None: the guest may be migrated anywhere.
+    """
     if spec is None:
-        return []
+        return None
     if isinstance(spec, str):
         if spec not in groups:
             raise ValueError(

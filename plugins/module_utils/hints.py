@@ -1752,6 +1752,37 @@ def _with_host(reason: Reason, host: str) -> Reason:
     return dict(reason, host=host)
 
 
+def deny_unknown_domain(statements: Statements, guest: str, current_host: str) -> Statements:
+    """Deny every statement of a guest whose migration domain nobody declared.
+
+    A guest without a declared domain is not known to stay put: libvirt lets
+    it be live-migrated to any host that accepts it, including hosts whose
+    facts and placement were never checked. Since a statement cannot be
+    taken back after boot, that is an unknown host, and unknown denies. The
+    current host's own denials follow, so the result still says what else
+    would need fixing; an explicit empty domain (``[]``) means "never
+    migrates" and is decided on the current host alone.
+    """
+    first = _reason(
+        "migration_domain_unknown",
+        "guest %s declares no migration domain, so it may be live-migrated to hosts that were never "
+        "checked; declare migration_domain (an inventory group, a list of hosts, or [] if it never "
+        "migrates)" % guest,
+    )
+    first["host"] = current_host
+    out: Statements = dict(statements)
+    for statement in STATEMENTS:
+        prior = statements[statement]
+        reasons = [first]
+        if not prior["granted"]:
+            reasons.extend(
+                reason for reason in prior["reasons"] if reason["code"] != "migration_domain_grants"
+            )
+        out[statement] = {"granted": False, "reasons": reasons}
+    out["migration_domain"] = None
+    return out
+
+
 def plain_data(value: Any) -> Any:
     """Plain dict/list/str/int/float/bool/None from data that may carry subclasses.
 

@@ -101,6 +101,11 @@ CATALOG: Dict[str, Tuple[str, str]] = {
         DENY,
         "A host of the guest's migration domain denies the statement (its reasons follow, naming it).",
     ),
+    "migration_domain_unknown": (
+        DENY,
+        "The guest declares no migration domain, so it may be live-migrated to hosts that were never "
+        "checked; declare one (an empty list when it never migrates).",
+    ),
 }
 
 GRANT_CODES = frozenset(code for code, entry in CATALOG.items() if entry[0] == GRANT)

@@ -60,7 +60,10 @@ options:
         is always part of the domain, whether listed or not.
       - Hosts that are not in the inventory, or have no facts, deny with C(no_facts).
       - An unknown group name is an error.
-      - Default is no migration, only this host counts.
+      - An empty list V([]) says the guests never migrate; only this host counts.
+      - Without a domain (neither this option nor the guest's own C(migration_domain)), nothing is
+        known about where a guest may be live-migrated (libvirt accepts any host), so every statement
+        of that guest is denied with C(migration_domain_unknown), followed by this host's own denials.
     type: raw
   facts:
     description:
@@ -129,8 +132,9 @@ EXAMPLES = r"""
     migration_domain: [hv-1, hv-2]
     fail_on_deny: [dedicated]
 
-- name: Never hand out KVM_HINTS_REALTIME in this fleet
+- name: Guests that never migrate (an empty domain); never hand out KVM_HINTS_REALTIME
   hvfleet.smt.smt_hints:
+    migration_domain: []
     withhold: [dedicated]
 """
 
@@ -172,11 +176,15 @@ statements:
       description: C(collected_at) of this host's facts; null without facts.
       type: str
     migration_domain:
-      description: The hosts every statement was decided on, this host first.
+      description:
+        - The hosts every statement was decided on, this host first.
+        - Null when the guest has no declared migration domain (everything denied, C(migration_domain_unknown)).
       type: list
       elements: str
 migration_domains:
-  description: Per decided guest, the hosts of its migration domain, this host first.
+  description:
+    - Per decided guest, the hosts of its migration domain, this host first.
+    - Null for a guest without a declared migration domain.
   returned: success
   type: dict
   sample: {db-1: [hv-1, hv-2]}

@@ -66,16 +66,29 @@ PLAYBOOK = """
       register: unknown_group
       ignore_errors: true
 
-    - name: Placement given as an option, withholding dedicated
+    - name: Placement given as an option, withholding dedicated, never migrates
       hvfleet.smt.smt_hints:
         placement: "{{ other_placement }}"
+        migration_domain: []
         withhold: [dedicated]
       register: by_option
+
+    - name: No migration domain declared anywhere
+      hvfleet.smt.smt_hints:
+        guests: [db-1]
+      register: no_domain
+
+    - name: Declared never to migrate
+      hvfleet.smt.smt_hints:
+        guests: [db-1]
+        migration_domain: []
+      register: stays
 
     - name: Keep the results
       ansible.builtin.copy:
         content: "{{ {'by_group': by_group, 'in_check_mode': in_check_mode, 'failing': failing,
-                      'unknown_group': unknown_group, 'by_option': by_option, 'fact_seen': fact_seen} | to_json }}"
+                      'unknown_group': unknown_group, 'by_option': by_option, 'fact_seen': fact_seen,
+                      'no_domain': no_domain, 'stays': stays} | to_json }}"
         dest: "{{ out_dir }}/hv-1.json"
         mode: "0644"
 
@@ -254,12 +267,38 @@ def test_malformed_placement_fails_naming_host_guest_and_field(run):
 def test_nested_host_denies_no_smt_with_nested_unvouched(run):
     statements = run["hv-nested"]["statements"]["vm"]
     assert not statements["no_smt"]["granted"]
+    # No domain declared there: migration_domain_unknown first, the host's own denials after it.
+    assert [r["code"] for r in statements["no_smt"]["reasons"]][0] == "migration_domain_unknown"
     assert "nested_unvouched" in [r["code"] for r in statements["no_smt"]["reasons"]]
+
+
+def test_no_declared_domain_denies_everything_and_an_empty_one_means_this_host_only(run):
+    # Without a domain the guest may be live-migrated to any host: unknown denies.
+    result = run["hv-1"]["no_domain"]
+    assert not result.get("failed")
+    db1 = result["statements"]["db-1"]
+    assert not any(db1[s]["granted"] for s in ("no_smt", "accurate_topology", "no_nonarch_core_sharing", "dedicated"))
+    for statement in ("accurate_topology", "dedicated"):
+        assert [r["code"] for r in db1[statement]["reasons"]] == ["migration_domain_unknown"]
+        assert db1[statement]["reasons"][0]["host"] == "hv-1"
+    assert [r["code"] for r in db1["no_smt"]["reasons"]][:2] == ["migration_domain_unknown", "smt_on"]
+    assert db1["migration_domain"] is None
+    assert result["migration_domains"] == {"db-1": None}
+    # An empty domain: the guest never migrates, decided on hv-1 alone.
+    stays = run["hv-1"]["stays"]
+    assert stays["migration_domains"] == {"db-1": ["hv-1"]}
+    assert statuses(stays["statements"], "db-1") == {
+        "no_smt": False,
+        "accurate_topology": True,
+        "no_nonarch_core_sharing": True,
+        "dedicated": True,
+    }
 
 
 def test_resolve_domain_rules():
     groups = {"rack": ["a", "b"]}
-    assert _resolve_domain(None, groups, "g") == []
+    assert _resolve_domain(None, groups, "g") is None
+    assert _resolve_domain([], groups, "g") == []
     assert _resolve_domain("rack", groups, "g") == ["a", "b"]
     assert _resolve_domain(["x", "y"], groups, "g") == ["x", "y"]
     with pytest.raises(ValueError, match="not an inventory group"):
