@@ -18,7 +18,7 @@ description:
     (base64 of the statement document; needs the C(qemu_fw_cfg) driver).
   - The SMBIOS type 11 OEM string starting with C(org.hvfleet.smt-hints:), from
     C(/sys/firmware/dmi/entries/11-*/raw) (needs C(dmi-sysfs)).
-  - The hypervisor CPUID leaves through C(/dev/cpu/N/cpuid) (needs the C(cpuid) driver):
+  - The hypervisor CPUID leaves through C(/dev/cpu/N/cpuid) (needs the C(cpuid) driver), that is
     KVM_HINTS_REALTIME (C(dedicated)) and Hyper-V's NoNonArchitecturalCoreSharing
     (C(no_nonarch_core_sharing)). Without the driver, or with the CPU's hypervisor bit
     clear, the channel reports C(unavailable) or C(no_hypervisor); nothing is guessed.
