@@ -357,8 +357,8 @@ def _check_counts(definition: DomainDefinition, target: PinningTarget, source: s
     if definition.max_vcpus != len(target.vcpus):
         raise PinningError(
             "%s: the domain has %d vCPUs, the plan pins %d; plan it with vcpus: %d (changing the vCPU "
-            "count is not this role's business)" % (source, definition.max_vcpus, len(target.vcpus),
-                                                      definition.max_vcpus))
+            "count is not this role's business)"
+            % (source, definition.max_vcpus, len(target.vcpus), definition.max_vcpus))
     if len(definition.iothread_ids) != len(target.iothreads):
         raise PinningError(
             "%s: the domain has %d iothreads, the plan pins %d; plan it with iothreads: %d"
