@@ -37,8 +37,10 @@ def collect(sysroot: str = "/", probe: bool = False, now: Optional[float] = None
     """
     if not os.path.isdir(sysroot):
         raise FactsError(sysroot, "<not a directory>", "a directory to use as the sysroot")
-    cpuinfo = read_cpuinfo(sysroot)
-    topology = read_topology(sysroot, cpuinfo)
+    # Identity needs the first block and the trailer; read_topology reads the
+    # whole file itself only if a CPU without topology/ needs the fallback.
+    cpuinfo = read_cpuinfo(sysroot, first_only=True)
+    topology = read_topology(sysroot)
     nr_cpus = (max(topology.cpus.possible) + 1) if topology.cpus.possible else None
     cmdline_path = os.path.join(sysroot, "proc", "cmdline")
     cmdline_text = read_text(cmdline_path, optional=True) or ""

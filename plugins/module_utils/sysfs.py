@@ -25,38 +25,45 @@ from ansible_collections.hvfleet.smt.plugins.module_utils.errors import (
 )
 
 _MISSING = (errno.ENOENT, errno.ENOTDIR)
+_FLAGS = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0)
 
 
 def read_text(path: str, optional: bool = False, limit: int = 1 << 24) -> Optional[str]:
     """Return the file's text; ``None`` if it is absent and ``optional``.
 
     ``os.open``/``os.read`` rather than ``open()``: a 4,096-CPU host means
-    ~20,000 small reads, and the buffered-text machinery is most of the cost.
+    ~15,000 small reads, and the buffered-text machinery is most of the cost.
+    Reads until end of file (a short read is not taken as the end), but the
+    usual one-chunk file costs no list or join.
     """
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        fd = os.open(path, _FLAGS)
     except OSError as err:
         if err.errno in _MISSING and optional:
             return None
         raise FactsError(path, _describe(err), "a readable file") from None
     try:
-        chunks = []
-        size = 0
-        while True:
-            chunk = os.read(fd, 65536)
-            if not chunk:
-                break
-            chunks.append(chunk)
-            size += len(chunk)
-            if size > limit:
-                raise FactsError(path, "more than %d bytes" % limit, "a small text file")
+        data = os.read(fd, 65536)
+        if data:
+            more = os.read(fd, 65536)
+            if more:
+                chunks = [data, more]
+                size = len(data) + len(more)
+                while more:
+                    if size > limit:
+                        raise FactsError(path, "more than %d bytes" % limit, "a small text file")
+                    more = os.read(fd, 65536)
+                    chunks.append(more)
+                    size += len(more)
+                data = b"".join(chunks)
     except OSError as err:
         raise FactsError(path, _describe(err), "a readable regular file") from None
     finally:
         os.close(fd)
-    data = b"".join(chunks)
+    if data.isascii():
+        return data.decode("ascii")
     try:
-        return data.decode("ascii") if data.isascii() else data.decode("utf-8")
+        return data.decode("utf-8")
     except UnicodeDecodeError:
         raise FactsError(path, repr(data[:40]), "UTF-8 text") from None
 
@@ -66,10 +73,13 @@ def read_int(path: str, optional: bool = False, minimum: int = 0) -> Optional[in
     if text is None:
         return None
     token = text.strip()
-    digits = token[1:] if token.startswith("-") else token
-    if not digits.isdigit() or not digits.isascii() or int(token) < minimum:
+    digits = token[1:] if token[:1] == "-" else token
+    if not (digits.isdigit() and digits.isascii()):
         raise FactsError(path, text, "an integer >= %d" % minimum)
-    return int(token)
+    value = int(token)
+    if value < minimum:
+        raise FactsError(path, text, "an integer >= %d" % minimum)
+    return value
 
 
 def read_cpulist(path: str, optional: bool = False) -> Optional[List[int]]:

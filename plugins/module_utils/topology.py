@@ -98,7 +98,11 @@ class CpuinfoEntry:
 
 
 def read_topology(sysroot: str = "/", cpuinfo: Optional[Dict[int, CpuinfoEntry]] = None) -> Topology:
-    """Read the whole topology; ``cpuinfo`` is only consulted for CPUs without ``topology/``."""
+    """Read the whole topology; ``cpuinfo`` is only consulted for CPUs without ``topology/``.
+
+    ``cpuinfo`` may hold only the first block: the whole file is read here
+    when a CPU without ``topology/`` needs the fallback.
+    """
     base = os.path.join(sysroot, CPU_DIR)
     cpus = read_cpu_sets(base)
     smt = read_smt(base)
@@ -106,8 +110,10 @@ def read_topology(sysroot: str = "/", cpuinfo: Optional[Dict[int, CpuinfoEntry]]
     siblings: Dict[int, FrozenSet[int]] = {}
     sources: Dict[int, str] = {}
     missing = []
+    nr_cpus = max(cpus.possible) + 1
+    prefix = os.path.join(base, "cpu")
     for cpu in cpus.online:
-        found = _read_cpu_topology(base, cpu, max(cpus.possible) + 1)
+        found = _read_cpu_topology(prefix, cpu, nr_cpus)
         if found is None:
             missing.append(cpu)
             continue
@@ -189,27 +195,36 @@ def read_smt(base: str) -> SmtState:
     return SmtState(control=control, active=active)
 
 
-def _read_cpu_topology(base: str, cpu: int, nr_cpus: int):
-    """(location, siblings, source file) for one CPU; ``None`` without ``topology/``."""
-    topo = os.path.join(base, "cpu%d" % cpu, "topology")
-    package = read_int(os.path.join(topo, "physical_package_id"), optional=True, minimum=-1)
+def _read_cpu_topology(prefix: str, cpu: int, nr_cpus: int):
+    """(location, siblings, source file) for one CPU; ``None`` without ``topology/``.
+
+    Every CPU's package and sibling list are read: they are what
+    :func:`_cores` checks for consistency (symmetric sibling sets inside one
+    package). Die, cluster and core id are read only for the lowest thread of
+    its sibling set, the one whose ids name the core (``_cores`` takes the
+    core's location from there); on an SMT2 host that is 3.5 reads per CPU
+    instead of 5. The others get ``None`` for those ids, which nothing reads.
+    """
+    topo = "%s%d/topology/" % (prefix, cpu)
+    package = read_int(topo + "physical_package_id", optional=True, minimum=-1)
     if package is None:
-        if list_dir(topo) is None:
+        if list_dir(topo[:-1]) is None:
             return None
-        raise FactsError(os.path.join(topo, "physical_package_id"), "<missing>", "a package id")
-    die = read_int(os.path.join(topo, "die_id"), optional=True, minimum=-1)
-    cluster = read_int(os.path.join(topo, "cluster_id"), optional=True, minimum=-1)
-    core = read_int(os.path.join(topo, "core_id"), minimum=-1)
-    source = os.path.join(topo, "thread_siblings_list")
+        raise FactsError(topo + "physical_package_id", "<missing>", "a package id")
+    source = topo + "thread_siblings_list"
     siblings = read_cpulist(source, optional=True)
     if siblings is None:
-        source = os.path.join(topo, "thread_siblings")
+        source = topo + "thread_siblings"
         siblings = read_hexmask(source, optional=True, nr_cpus=nr_cpus)
     if siblings is None:
-        raise FactsError(
-            os.path.join(topo, "thread_siblings_list"), "<missing>", "a sibling list (or the hex mask thread_siblings)"
-        )
-    return (package, die, cluster, core), frozenset(siblings), source
+        raise FactsError(topo + "thread_siblings_list", "<missing>", "a sibling list (or the hex mask thread_siblings)")
+    group = frozenset(siblings)
+    if group and cpu != min(group):
+        return (package, None, None, None), group, source
+    die = read_int(topo + "die_id", optional=True, minimum=-1)
+    cluster = read_int(topo + "cluster_id", optional=True, minimum=-1)
+    core = read_int(topo + "core_id", minimum=-1)
+    return (package, die, cluster, core), group, source
 
 
 def _fallback_to_cpuinfo(sysroot, missing, online, cpuinfo, locations, siblings, sources) -> None:
@@ -332,8 +347,11 @@ def read_llc_groups(base: str, online) -> Tuple[Tuple[int, ...], ...]:
 def read_cpuinfo(sysroot: str, first_only: bool = False) -> Dict[int, CpuinfoEntry]:
     """Parse ``/proc/cpuinfo`` into entries by processor number.
 
-    ``first_only`` stops after the first block: identity (vendor, flags) needs
-    one block, and a 4,096-CPU cpuinfo is megabytes.
+    ``first_only`` parses only the first processor block and the blocks
+    without a processor (the trailer non-x86 hosts end with, e.g. POWER's
+    ``platform``): identity (vendor, flags, platform) needs no more, and a
+    4,096-CPU cpuinfo is megabytes. The file is still read whole (one read);
+    only the per-line parsing of the other blocks is skipped.
     """
     path = os.path.join(sysroot, "proc", "cpuinfo")
     text = read_text(path, optional=True)
@@ -342,6 +360,8 @@ def read_cpuinfo(sysroot: str, first_only: bool = False) -> Dict[int, CpuinfoEnt
     entries: Dict[int, CpuinfoEntry] = {}
     trailer = []
     for block in text.split("\n\n"):
+        if entries and first_only and (block.startswith("processor") or "\nprocessor" in block):
+            continue  # another CPU's block: not needed for identity
         fields = tuple(
             (name.strip(), value.strip())
             for name, sep, value in (line.partition(":") for line in block.splitlines())
@@ -356,8 +376,6 @@ def read_cpuinfo(sysroot: str, first_only: bool = False) -> Dict[int, CpuinfoEnt
         if not processor.isdigit():
             raise FactsError(path, "processor : %s" % processor, "'processor : N' with N a CPU number")
         entries[int(processor)] = CpuinfoEntry(int(processor), fields)
-        if first_only:
-            break
     if trailer:
         entries[-1] = CpuinfoEntry(-1, tuple(trailer))
     return entries
