@@ -43,13 +43,14 @@ OWNER_LABELS = {
 }
 SPLIT_COLOUR = "#d6336c"
 SHARED_STRIPE = "#c92a2a"
-# Tableau 20 without its two greys, ordered so that neighbours in the list
-# (guests next to each other by name, often on neighbouring cores) differ in
-# hue and lightness. More guests than this get golden-angle hues.
+# Tableau 20 without its two greys, then six of Kelly's colours of maximum
+# contrast that none of those resembles; ordered so that neighbours in the
+# list (guests met one after the other in the picture) differ in hue and
+# lightness. More guests than this get golden-angle hues.
 GUEST_PALETTE = (
     "#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#17becf", "#e377c2", "#bcbd22", "#8c564b",
     "#aec7e8", "#ffbb78", "#98df8a", "#c5b0d5", "#9edae5", "#f7b6d2", "#dbdb8d", "#c49c94",
-    "#d62728", "#ff9896",
+    "#d62728", "#ff9896", "#f3c300", "#604e97", "#008856", "#654522", "#b3446c", "#2b3d26",
 )
 
 CELL_W = 28
@@ -194,7 +195,9 @@ def render_host_svg(host: Dict[str, Any], colours: Dict[str, str], id_prefix: st
         '<rect width="6" height="6" fill="#ffffff"/><rect width="3" height="6" fill="%s"/></pattern>'
         '<pattern id="%s-also" width="5" height="5" patternUnits="userSpaceOnUse" patternTransform="rotate(-45)">'
         '<rect width="1.6" height="5" fill="#000000" fill-opacity="0.55"/></pattern>'
-        '</defs>' % (id_prefix, SHARED_STRIPE, id_prefix)
+        '<pattern id="%s-also-light" width="5" height="5" patternUnits="userSpaceOnUse" '
+        'patternTransform="rotate(-45)"><rect width="1.6" height="5" fill="#ffffff" fill-opacity="0.7"/></pattern>'
+        '</defs>' % (id_prefix, SHARED_STRIPE, id_prefix, id_prefix)
     )
     return (
         '<svg xmlns="http://www.w3.org/2000/svg" class="topology" role="img" width="%d" height="%d" '
@@ -243,8 +246,9 @@ def _thread(thread: Dict[str, Any], x: int, y: int, colours: Dict[str, str], id_
         extra.append('<rect x="%d" y="%d" width="%d" height="%d" fill="url(#%s-shared)"/>'
                      % (x, y, CELL_W, CELL_H, id_prefix))
     elif crowded(thread):
-        extra.append('<rect x="%d" y="%d" width="%d" height="%d" fill="url(#%s-also)"/>'
-                     % (x, y, CELL_W, CELL_H, id_prefix))
+        # Dark stripes on light colours, light stripes on dark ones.
+        extra.append('<rect x="%d" y="%d" width="%d" height="%d" fill="url(#%s-also%s)"/>'
+                     % (x, y, CELL_W, CELL_H, id_prefix, "" if text_colour(fill) == "#000000" else "-light"))
     if thread["isolated"]:
         extra.append('<path d="M%d %dh-7l7 7z" fill="#000000" stroke="#ffffff" stroke-width="0.6"/>'
                      % (x + CELL_W, y))
