@@ -14,11 +14,17 @@ hand them over), built before the clock starts: 2 packages x 64 cores x 2
 threads with Intel-style interleaved numbering, a housekeeping core per
 package, and 32 guests. 80% of hosts are managed (whole-core guests with
 emulator and iothreads on housekeeping -- everything but no_smt granted --
-plus, in every 8 guests, one with a default emulator, one shown its siblings
+plus, in every 8 guests, one without an emulator pin whose <vcpu cpuset> is
+its own pins (so the emulator may run on its vCPUs), one shown its siblings
 as separate cores, and one sharing its cores' other threads with another
 guest), 10% have SMT forced off, 10% are unmanaged (four floating guests
-whose vCPUs may run anywhere, so every guest is denied and each denial is
-explained). ``--worst-case`` also times a fleet of only unmanaged hosts.
+whose vCPUs may run anywhere, and 28 pinned guests without emulator pins
+whose <vcpu cpuset> is their own pins, so their emulators may run on their
+vCPUs: every guest is denied and each denial is explained). Guests without
+an emulator pin carry their <vcpu cpuset> so that the fleet is the same work
+as before the engine learnt that an emulator with neither pin nor cpuset
+runs on every online CPU (0.2.0); ``--worst-case`` also times hosts where
+those 28 guests have no cpuset, so every emulator may run everywhere. ``--worst-case`` also times a fleet of only unmanaged hosts.
 
     python benchmarks/hints_scale.py [--hosts 1000,10000] [--repeat 3]
 """
@@ -50,7 +56,7 @@ CORES = 64  # per package
 THREADS = 2
 
 
-def make_host(index, unmanaged_every=10):
+def make_host(index, unmanaged_every=10, cpusets=True):
     """(facts, placement) for host ``index``; deterministic, distinct objects per host.
 
     Host kinds by index: every 10th (index % 10 == 0) has SMT forced off; every
@@ -89,7 +95,7 @@ def make_host(index, unmanaged_every=10):
     width = len(core_threads[free[0]])
     guests = []
 
-    def whole_cores(name, count, emulator=True, threads=None):
+    def whole_cores(name, count, emulator=True, threads=None, cpuset=False):
         taken = [free.pop() for _ in range(count)]
         pins = [cpu for core in taken for cpu in core_threads[core]]
         shown = width if threads is None else threads
@@ -101,6 +107,8 @@ def make_host(index, unmanaged_every=10):
         if emulator:
             guest["emulator"] = list(housekeeping)
             guest["iothreads"] = [list(housekeeping)]
+        if cpuset:  # <vcpu cpuset> = its own pins: an unpinned emulator runs there
+            guest["vcpu_cpuset"] = sorted(pins)
         return guest
 
     if unmanaged:
@@ -108,15 +116,15 @@ def make_host(index, unmanaged_every=10):
             guests.append({"name": "h%d-float%d" % (index, g), "vcpus": [list(online) for _ in range(4)],
                            "topology": {"sockets": 1, "cores": 4, "threads": 1}})
         for g in range(28):
-            guests.append(whole_cores("h%d-vm%d" % (index, g), 4 if g < 14 else 5, emulator=False))
+            guests.append(whole_cores("h%d-vm%d" % (index, g), 4 if g < 14 else 5, emulator=False, cpuset=cpusets))
     else:
         for g in range(32):
             name = "h%d-vm%d" % (index, g)
             kind = g % 8
             if kind in (0, 1, 2, 3, 4):  # whole cores, helpers on housekeeping: everything but no_smt
                 guests.append(whole_cores(name, 4))
-            elif kind == 5:  # default emulator: it may run on the vCPUs (dedicated denied)
-                guests.append(whole_cores(name, 4, emulator=False))
+            elif kind == 5:  # no emulator pin, <vcpu cpuset> = its pins: it may run on the vCPUs (dedicated denied)
+                guests.append(whole_cores(name, 4, emulator=False, cpuset=True))
             elif kind == 6:  # siblings hidden from the guest (accurate_topology denied)
                 guests.append(whole_cores(name, 4, threads=1))
             else:  # one thread per core, the other threads given to the next host's tenant
@@ -139,8 +147,8 @@ def make_host(index, unmanaged_every=10):
     return facts, placement
 
 
-def run(hints, hosts, repeat, unmanaged_every=10):
-    fleet = [make_host(i, unmanaged_every) for i in range(hosts)]
+def run(hints, hosts, repeat, unmanaged_every=10, cpusets=True):
+    fleet = [make_host(i, unmanaged_every, cpusets) for i in range(hosts)]
     best = None
     granted = 0
     decided = 0
@@ -192,6 +200,11 @@ def main():
         seconds, decided, granted = run(hints, hosts, args.repeat, unmanaged_every=1)
         print(
             "  worst case, every host unmanaged (floating guests; every guest denied and explained): "
+            "%d hosts %.3f s (%.1f us per guest)" % (hosts, seconds, seconds / decided * 1e6)
+        )
+        seconds, decided, granted = run(hints, hosts, args.repeat, unmanaged_every=1, cpusets=False)
+        print(
+            "  worst case without <vcpu cpuset>: every host unmanaged, every emulator may run on every CPU: "
             "%d hosts %.3f s (%.1f us per guest)" % (hosts, seconds, seconds / decided * 1e6)
         )
 

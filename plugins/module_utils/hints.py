@@ -514,8 +514,9 @@ def _parse_guests_batch(
     iothreads_all = list(map(get, guests_raw, repeat("iothreads")))
     topologies = list(map(get, guests_raw, repeat("topology")))
     domains = list(map(get, guests_raw, repeat("migration_domain")))
+    cpusets = list(map(get, guests_raw, repeat("vcpu_cpuset")))
     if (
-        list(map(get, guests_raw, repeat("vcpu_cpuset"))).count(None) != len(guests_raw)
+        not set(map(type, cpusets)) <= _NONE_OR_LIST
         or not set(map(type, emulators)) <= _NONE_OR_LIST
         or not set(map(type, iothreads_all)) <= _NONE_OR_LIST
         or set(map(type, topologies)) != {dict}
@@ -524,6 +525,7 @@ def _parse_guests_batch(
         return None
     helper_sets = [cpus for cpus in emulators if cpus is not None]
     helper_sets.extend(chain.from_iterable(iothreads for iothreads in iothreads_all if iothreads))
+    helper_sets.extend(cpus for cpus in cpusets if cpus is not None)
     if helper_sets:
         if set(map(type, helper_sets)) != _LIST_ONLY or not all(helper_sets):
             return None
@@ -552,9 +554,15 @@ def _parse_guests_batch(
     flat_iter = iter(flat)
     pins_all = [tuple(islice(flat_iter, n)) for n in sizes]
     emulator_tuples = list(map(_tuple_or_none, emulators))
+    sources = list(map(_EMULATOR_SOURCE, emulators))
     for index, emulator in enumerate(emulator_tuples):
         if emulator is None:
-            emulator_tuples[index] = online
+            cpuset = cpusets[index]
+            if cpuset is None:
+                emulator_tuples[index] = online
+            else:
+                emulator_tuples[index] = tuple(sorted(cpuset))
+                sources[index] = "vcpu_cpuset"
         if infos[index] is None:
             infos[index] = _topology_info(Topology(*counts[index]))
     return tuple(
@@ -566,7 +574,7 @@ def _parse_guests_batch(
             pins_all,
             map(_INFO_TOPOLOGY, infos),
             emulator_tuples,
-            map(_EMULATOR_SOURCE, emulators),
+            sources,
             map(_iothread_tuples, iothreads_all),
             infos,
         )
@@ -582,7 +590,6 @@ def _tuple_or_none(value: Optional[List[int]]) -> Optional[Tuple[int, ...]]:
 
 def _EMULATOR_SOURCE(value: Any) -> str:  # pylint: disable=invalid-name
     return "online" if value is None else "pin"
-
 
 
 def _iothread_tuples(value: Optional[List[List[int]]]) -> Tuple[Tuple[int, ...], ...]:
