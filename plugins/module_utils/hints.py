@@ -1487,12 +1487,19 @@ def _words(ctx: _HostContext, guest: Guest, cpu: int, include_self: bool = True)
     name = guest.name
     found: List[Tuple[str, int, str]] = []  # (guest, order, words)
     if cpu in usage.multi or cpu in usage.aux:
-        narrow, wide_vcpus, wide_helpers = _users(ctx)
+        narrow, wide_vcpus, helper_groups = _users(ctx)
         found.extend(narrow.get(cpu, ()))
         if cpu in usage.multi:
             found.extend(user for cpus, user in wide_vcpus if cpu in cpus)
         if cpu in usage.aux:
-            found.extend(user for cpus, user in wide_helpers if cpu in cpus)
+            for cpus, helpers in helper_groups:
+                if cpu in cpus:
+                    found.extend(
+                        (other, order, "guest %s's emulator" % other if order == 1
+                         else "guest %s's iothread %d" % (other, order - 2))
+                        for other, order in helpers
+                        if other != name
+                    )
     if cpu not in usage.multi:
         owner = usage.owner.get(cpu)
         if owner is not None and owner != name:
@@ -1511,10 +1518,13 @@ def _words(ctx: _HostContext, guest: Guest, cpu: int, include_self: bool = True)
 
 
 def _users(ctx: _HostContext) -> Tuple[Dict[int, List[Tuple[str, int, str]]], List[Any], List[Any]]:
-    """Per-CPU users where the owner map is not enough: shared vCPU CPUs, emulators, iothreads.
+    """Users where the owner map is not enough: shared vCPU CPUs, emulators, iothreads.
 
-    Narrow pin sets are spread per CPU; wide ones (floating vCPUs, their
-    default emulators) are kept as one set each. Each user is worded once.
+    vCPUs on CPUs shared by several guests: narrow pin sets are spread per
+    CPU, wide ones (floating vCPUs) kept as one set each. Emulators and
+    iothreads are grouped by their pin set -- a host's helpers usually share
+    a few sets (the housekeeping CPUs, every online CPU) -- and worded only
+    when a sentence names them.
     """
     cached = ctx.cache.get("users")
     if cached is not None:
@@ -1522,11 +1532,11 @@ def _users(ctx: _HostContext) -> Tuple[Dict[int, List[Tuple[str, int, str]]], Li
     multi = ctx.usage.multi
     narrow: Dict[int, List[Tuple[str, int, str]]] = {}
     wide_vcpus: List[Tuple[FrozenSet[int], Tuple[str, int, str]]] = []
-    wide_helpers: List[Tuple[FrozenSet[int], Tuple[str, int, str]]] = []
+    by_set: Dict[Tuple[int, ...], List[Tuple[str, int]]] = {}
 
     def add(cpus, user, only=None):
         if len(cpus) > 16:
-            (wide_helpers if only is None else wide_vcpus).append((frozenset(cpus), user))
+            wide_vcpus.append((frozenset(cpus), user))
             return
         for cpu in cpus:
             if only is None or cpu in only:
@@ -1546,11 +1556,12 @@ def _users(ctx: _HostContext) -> Tuple[Dict[int, List[Tuple[str, int, str]]], Li
                 for cpus, vcpus in groups.values():
                     words = "guest %s (vCPU%s %s)" % (name, "s" if len(vcpus) > 1 else "", _cpus(vcpus))
                     add(cpus, (name, 0, words), only=multi)
-        add(guest.emulator, (name, 1, "guest %s's emulator" % name))
+        by_set.setdefault(guest.emulator, []).append((name, 1))
         for index, cpus in enumerate(guest.iothreads):
-            add(cpus, (name, 2 + index, "guest %s's iothread %d" % (name, index)))
-    ctx.cache["users"] = (narrow, wide_vcpus, wide_helpers)
-    return narrow, wide_vcpus, wide_helpers
+            by_set.setdefault(cpus, []).append((name, 2 + index))
+    helper_groups = [(frozenset(cpus), helpers) for cpus, helpers in by_set.items()]
+    ctx.cache["users"] = (narrow, wide_vcpus, helper_groups)
+    return narrow, wide_vcpus, helper_groups
 
 
 def _emulator_default_note(guest: Guest) -> str:
@@ -1568,6 +1579,17 @@ def _housekeeping_source(placement: Placement) -> str:
 
 
 def _core_label(view: HostView, index: int) -> str:
+    """How sentences name a physical core ('core 3 of package 1'), worded once per host and core."""
+    labels = view.labels.get("cores")
+    if labels is None:
+        labels = view.labels["cores"] = {}
+    label = labels.get(index)
+    if label is None:
+        label = labels[index] = _core_label_uncached(view, index)
+    return label
+
+
+def _core_label_uncached(view: HostView, index: int) -> str:
     raw = view.raw_cores[index]
     core = raw.get("core") if _is_mapping(raw) else None
     package = raw.get("package") if _is_mapping(raw) else None
