@@ -1,7 +1,7 @@
 # Developer and CI entry points; the work is done by the scripts in hack/.
 # See docs/development.md.
 .DEFAULT_GOAL := help
-.PHONY: help setup test units sanity lint integration molecule demo
+.PHONY: help setup test units sanity lint collection integration molecule demo
 
 help: ## list the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{ printf "  make %-12s %s\n", $$1, $$2 }'
@@ -15,11 +15,14 @@ test: ## everything CI runs: setup, sanity, units, lint, integration, molecule; 
 units: setup ## unit tests (pytest over tests/unit)
 	@bash hack/units.sh
 
-sanity: setup ## ansible-test sanity on a temp copy; compile+import on Python 3.9-3.13
+sanity: setup ## ansible-test sanity on a temp copy (ansible-core 2.21 and 2.20); compile+import on Python 3.9-3.13
 	@bash hack/sanity.sh
 
 lint: setup ## yamllint, ansible-lint (production), changelog fragments, shellcheck
 	@bash hack/lint.sh
+
+collection: setup ## build the tarball; galaxy-importer on it; release notes (antsibull-changelog); docs site (antsibull-docs)
+	@bash hack/collection.sh
 
 integration: setup ## pytest over tests/integration (playbooks, ansible-runner, fact caches; no guests)
 	@bash hack/integration.sh

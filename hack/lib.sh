@@ -90,3 +90,33 @@ ensure_collection_link() {
     ln -s "$REPO_ROOT" "$link"
   fi
 }
+
+# A tool's own venv, ${CACHE_DIR}/tools/NAME, from a pinned requirements file
+# (tools whose dependencies clash with .venv's, or that only some steps need:
+# galaxy-importer, antsibull-docs, an older ansible-core for sanity). Rebuilt
+# from scratch when the interpreter or the file changes; otherwise reused in
+# well under a second. Prints the venv's path.
+tool_venv() {
+  local name="$1" requirements="$2" python dir stamp want
+  python="$(controller_python)"
+  dir="${CACHE_DIR}/tools/${name}"
+  stamp="${dir}/.hvfleet-tool-stamp"
+  want="$({ "$python" -c 'import sys; print(sys.executable, sys.version)'; cat "$requirements"; } | sha256sum | cut -c1-16)"
+  mkdir -p "${CACHE_DIR}/tools" "${CACHE_DIR}/logs"
+  (
+    flock 9
+    if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+      exit 0
+    fi
+    log "tools: building ${dir} from ${requirements#"${REPO_ROOT}/"} (log: ${CACHE_DIR}/logs/tool-${name}.log)"
+    rm -rf "$dir"
+    { "$python" -m venv "$dir" &&
+      "${dir}/bin/python" -m pip install --disable-pip-version-check -r "$requirements" &&
+      "${dir}/bin/python" -m pip check; } >"${CACHE_DIR}/logs/tool-${name}.log" 2>&1 || {
+      tail -n 30 "${CACHE_DIR}/logs/tool-${name}.log" >&2
+      die "could not build the ${name} tool venv"
+    }
+    printf '%s\n' "$want" >"$stamp"
+  ) 9>"${CACHE_DIR}/tools/.${name}.lock" || exit 1
+  printf '%s\n' "$dir"
+}

@@ -6,7 +6,9 @@
 # repository root, so the tracked and untracked-but-not-ignored files are
 # copied to a .../ansible_collections/hvfleet/smt tree under $TMPDIR and
 # tested there. Not under .cache: ansible-test would find the repository's git
-# above the copy and skip every file as ignored.
+# above the copy and skip every file as ignored. All tests run with the venv's
+# ansible-core and again with the second-newest release (SECOND_CORE, its own
+# venv under .cache/tools): sanity must pass on the two newest.
 # Extra arguments go to the main ansible-test run (e.g. --test pylint).
 set -euo pipefail
 # shellcheck source=hack/lib.sh
@@ -14,6 +16,9 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$REPO_ROOT"
 require_venv
 
+# The release sanity also runs on, besides the venv's (the two newest that
+# install here); pinned in tests/requirements-sanity-<it>.txt.
+SECOND_CORE=2.20
 # Managed-node Pythons that module code must compile and import on. ansible-core
 # 2.21 supports targets 3.9-3.14; pyenv on our machines has 3.9-3.13.
 TARGET_PYTHONS=(3.9 3.10 3.11 3.12 3.13)
@@ -51,9 +56,10 @@ fi
 # ansible-test bootstraps pip into its venvs with get-pip.py downloaded from a
 # host we cannot reach, but uses ~/.ansible/test/cache/get_pip_<ver>.py when
 # present. Ours bootstraps with ensurepip, then installs the pip version asked.
+# $1: the python of the venv whose ansible-test will run.
 install_offline_get_pip() {
   local req_py pip_version cache_file marker="# hvfleet.smt offline get-pip stand-in"
-  req_py="$("${VENV}/bin/python" -c 'import ansible_test, os; print(os.path.join(os.path.dirname(ansible_test.__file__), "_internal", "python_requirements.py"))')"
+  req_py="$("$1" -c 'import ansible_test, os; print(os.path.join(os.path.dirname(ansible_test.__file__), "_internal", "python_requirements.py"))')"
   pip_version="$(sed -n "s/^ *pip='\([0-9.]*\)',*$/\1/p" "$req_py" | head -n 1)"
   [ -n "$pip_version" ] || die "cannot find the pip version ansible-test bootstraps in ${req_py}"
   cache_file="${HOME}/.ansible/test/cache/get_pip_${pip_version//./_}.py"
@@ -99,7 +105,18 @@ run_logged() {
 }
 
 t0="$(now)"
-install_offline_get_pip
+install_offline_get_pip "${VENV}/bin/python"
+# The second-newest ansible-core (its own venv, .cache/tools/sanity-<version>):
+# sanity must pass on the two newest releases. Only the controller Python:
+# compile and import on the other Pythons do not depend on the release.
+second_venv=""
+if [ "$controller_minor" = "3.11" ]; then
+  printf 'WARNING: ansible-core %s needs Python >= 3.12 on the controller: its sanity run is not done\n' \
+    "$SECOND_CORE" >&2
+else
+  second_venv="$(tool_venv "sanity-${SECOND_CORE}" "${REPO_ROOT}/tests/requirements-sanity-${SECOND_CORE}.txt")"
+  install_offline_get_pip "${second_venv}/bin/python"
+fi
 copy_tree
 cd "$COPY"
 
@@ -113,6 +130,10 @@ for minor in "${found[@]}"; do
   run_logged "${LOG_DIR}/sanity-prime-${minor}.log" \
     ansible-test sanity --prime-venvs --test import --python "$minor" --color no
 done
+if [ -n "$second_venv" ]; then
+  PATH="${second_venv}/bin:${PATH}" run_logged "${LOG_DIR}/sanity-prime-core-${SECOND_CORE}.log" \
+    ansible-test sanity --prime-venvs --python "$controller_minor" --color no
+fi
 log "sanity: venvs ready after $(elapsed "$t0") s"
 
 failed=()
@@ -128,6 +149,15 @@ for minor in "${found[@]}"; do
   ansible-test sanity --test compile --test import --python "$minor" || failed+=("compile/import on ${minor}")
   log "sanity: compile and import on Python ${minor} took $(elapsed "$t1") s"
 done
+
+if [ -n "$second_venv" ]; then
+  t1="$(now)"
+  core="$("${second_venv}/bin/python" -c 'from ansible.release import __version__; print(__version__)')"
+  log "sanity: all tests with ansible-core ${core} on Python ${controller_minor}"
+  PATH="${second_venv}/bin:${PATH}" ansible-test sanity --python "$controller_minor" "$@" ||
+    failed+=("all tests with ansible-core ${core}")
+  log "sanity: ansible-core ${core} took $(elapsed "$t1") s"
+fi
 
 log "sanity: finished in $(elapsed "$t0") s (output kept in ${COPY}/tests/output)"
 if [ "${#failed[@]}" -gt 0 ]; then

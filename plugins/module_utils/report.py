@@ -177,8 +177,7 @@ def _vcpu_pin_sets(vcpus: Any) -> List[List[int]]:
 def _chain(*lists: Iterable[Iterable[int]]) -> Iterable[int]:
     for outer in lists:
         for inner in outer:
-            for cpu in inner or []:
-                yield cpu
+            yield from inner or []
 
 
 def host_topology(facts: Dict[str, Any], placement: Optional[Dict[str, Any]]) -> Dict[str, Any]:
@@ -259,7 +258,7 @@ def _split(threads: List[Dict[str, Any]]) -> bool:
     users: Set[Tuple[str, str]] = set()
     for thread in threads:
         users |= thread_users(thread)
-    return any(kind == "vcpu" for kind, _ in users) and len(users) > 1
+    return any(user[0] == "vcpu" for user in users) and len(users) > 1
 
 
 def _summary(entries: List[Dict[str, Any]]) -> Dict[str, Any]:

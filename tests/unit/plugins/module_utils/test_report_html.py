@@ -90,7 +90,7 @@ def test_page_structure(page, report):
     parsed = parse(page)
     assert page.startswith("<!DOCTYPE html>\n<html lang=\"en\">")
     assert page.endswith("</html>\n")
-    ids = [a["id"] for _, a in parsed.tags if "id" in a]
+    ids = [attrs["id"] for tag, attrs in parsed.tags if "id" in attrs]
     assert ids[:2] == ["fleet", "hosts"]
     assert ["host-%d" % i for i in range(len(report["hosts"]))] == [i for i in ids if i.startswith("host-")]
     assert len(ids) == len(set(ids))
@@ -104,8 +104,8 @@ def test_page_structure(page, report):
 
 def test_self_contained_no_scripts_no_fetches(page):
     tags = parse(page).tags
-    assert not [t for t, _ in tags if t in ("script", "link", "img", "iframe", "object", "embed")]
-    assert not [a for _, a in tags if any(k.startswith("on") or k in ("src", "srcset") for k in a)]
+    assert not [tag for tag, attrs in tags if tag in ("script", "link", "img", "iframe", "object", "embed")]
+    assert not [attrs for tag, attrs in tags if any(k.startswith("on") or k in ("src", "srcset") for k in attrs)]
     # The only URL is the SVG namespace.
     assert set(re.findall(r"https?://[^\"' )]+", page)) == {"http://www.w3.org/2000/svg"}
     assert "url(#" in page and "@import" not in page
