@@ -34,7 +34,7 @@ def smt_report(hostvars, hosts=None, generated_at="unknown", previous=None):
             "facts": facts.get("hvfleet_smt") or hv.get("hvfleet_smt"),
             "placement": facts.get("hvfleet_placement") or hv.get("hvfleet_placement"),
             "statements": hv.get("hvfleet_smt_statements"),
-            "audit": hv.get("hvfleet_smt_audit"),
+            "audit": facts.get("hvfleet_smt_audit") or hv.get("hvfleet_smt_audit"),
             "error": hv.get("hvfleet_smt_error"),
         }
     if isinstance(previous, str):

@@ -108,6 +108,7 @@ def _host_audit(audit: Any) -> Optional[Dict[str, Any]]:
         "audited_at": audit.get("audited_at"),
         "drift": int(audit.get("drift") or 0),
         "unverifiable": int(audit.get("unverifiable") or 0),
+        "error": audit.get("error"),
     }
 
 

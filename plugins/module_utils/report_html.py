@@ -191,8 +191,10 @@ def _host_section(host: Dict[str, Any], index: int, picture: bool) -> str:
         "" if host.get("housekeeping") is not None else " &middot; no housekeeping set known"))
     audit = host.get("audit")
     if audit is not None:
-        out.append('<p class="meta%s">audited %s: %d statements no longer hold, %d unverifiable</p>\n' % (
-            " drift" if audit["drift"] else "", esc(audit["audited_at"]), audit["drift"], audit["unverifiable"]))
+        drift = sum(len(g.get("drift") or []) for g in host["guests"])
+        out.append('<p class="meta%s">audited %s: %d statements no longer hold, %d guests unverifiable%s</p>\n' % (
+            " drift" if drift or audit.get("error") else "", esc(audit["audited_at"]), drift, audit["unverifiable"],
+            " &middot; audit failed: %s" % esc(audit["error"]) if audit.get("error") else ""))
     colours = guest_colours(host_guests(host))
     if picture and host.get("topology"):
         out.append('<div class="picture">%s</div>\n' % render_host_svg(host, colours, "h%d" % index))

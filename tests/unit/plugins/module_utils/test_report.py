@@ -74,7 +74,7 @@ def test_drift_from_the_audit_per_guest_and_in_total(report):
     assert (s["hosts_audited"], s["drift"], s["guests_drifted"], s["unverifiable"]) == (2, 2, 2, 0)
     assert s["drift_by_kind"] == {"sibling_shared": 1, "vcpu_repinned": 1}
     big = host(report, "hv-big")
-    assert big["audit"] == {"audited_at": "2026-11-25T05:40:00Z", "drift": 2, "unverifiable": 0}
+    assert big["audit"] == {"audited_at": "2026-11-25T05:40:00Z", "drift": 2, "unverifiable": 0, "error": None}
     web1 = next(g for g in big["guests"] if g["name"] == "web-1")
     assert web1["audit"] == {"recorded": True, "error": None}
     assert web1["drift"] == [{
@@ -209,3 +209,15 @@ def test_building_does_not_touch_its_inputs():
     before = copy.deepcopy(data)
     smt_report(data, generated_at="t")
     assert data == before
+
+
+def test_a_host_the_audit_could_not_audit_says_why():
+    data = report_samples.hostvars()
+    data["hv-small"]["hvfleet_smt_audit"] = {"audited_at": "t", "drift": 0, "unverifiable": 2,
+                                             "error": "libvirt unreachable", "guests": {}}
+    doc = smt_report(data, generated_at="t")
+    assert host(doc, "hv-small")["audit"] == {"audited_at": "t", "drift": 0, "unverifiable": 2,
+                                              "error": "libvirt unreachable"}
+    assert doc["summary"]["unverifiable"] == 2
+    from ansible_collections.hvfleet.smt.plugins.module_utils.report_html import render_html
+    assert "audit failed: libvirt unreachable" in render_html(doc)
