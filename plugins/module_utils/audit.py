@@ -34,6 +34,7 @@ from ansible_collections.hvfleet.smt.plugins.module_utils.hints import (
     PlacementError,
     Policy,
     decide_domains,
+    deny_unknown_domain,
 )
 from ansible_collections.hvfleet.smt.plugins.module_utils.statement_document import parse_document
 
@@ -47,11 +48,12 @@ KIND_HELPERS = "helper_repinned"
 KIND_HOUSEKEEPING = "housekeeping_widened"
 KIND_SIBLING = "sibling_shared"
 KIND_PEER = "migration_peer_cannot_keep"
+KIND_DOMAIN = "migration_domain_unknown"
 KIND_POLICY = "withheld_by_policy"
 KIND_OTHER = "other"
 DRIFT_KINDS: Tuple[str, ...] = (
     KIND_FACTS, KIND_GUEST, KIND_SMT, KIND_REPINNED, KIND_HELPERS, KIND_HOUSEKEEPING,
-    KIND_SIBLING, KIND_PEER, KIND_POLICY, KIND_OTHER,
+    KIND_SIBLING, KIND_PEER, KIND_DOMAIN, KIND_POLICY, KIND_OTHER,
 )
 
 # Reason codes of the engine that mean "the host's SMT state no longer allows it".
@@ -153,7 +155,7 @@ def _cpus(value: Any, where: str) -> Tuple[int, ...]:
 def audit_host(
     current_host: str,
     members: Mapping[str, Tuple[Any, Any]],
-    domains: Mapping[str, Sequence[str]],
+    domains: Mapping[str, Optional[Sequence[str]]],
     audited_at: str,
     policy: Optional[Policy] = None,
     placement_error: Optional[str] = None,
@@ -165,8 +167,11 @@ def audit_host(
     ``hints.decide_domains``; the current host's placement carries each
     guest's ``record``. ``domains`` maps guests to the hosts they may move to
     *now* (resolved by the caller from the inventory, so a host added to the
-    domain since the guest was told is checked). ``domain_errors`` marks
-    guests whose domain could not be resolved: unverifiable.
+    domain since the guest was told is checked); ``[]`` means it never
+    migrates, ``None`` (or no entry) that nobody declared where it may go,
+    which denies everything exactly as ``smt_hints`` does
+    (``hints.deny_unknown_domain``). ``domain_errors`` marks guests whose
+    domain could not be resolved: unverifiable.
     """
     facts, placement = members.get(current_host, (None, None))
     result: Dict[str, Any] = {"audited_at": audited_at, "drift": 0, "unverifiable": 0, "guests": {},
@@ -181,9 +186,13 @@ def audit_host(
                          % (current_host, _short(placement)))
     entries = [g for g in placement["guests"] if isinstance(g, Mapping)]
     told = {str(g.get("name")): read_told(g) for g in entries}
-    wanted = {name: list(domains.get(name) or [current_host]) for name, t in told.items()
-              if t.recorded and t.error is None and t.granted and not (domain_errors or {}).get(name)}
+    checked = [name for name, t in told.items()
+               if t.recorded and t.error is None and t.granted and not (domain_errors or {}).get(name)]
+    wanted = {name: [current_host] + [h for h in (domains.get(name) or ()) if h != current_host] for name in checked}
     decided = decide_domains(members, wanted, current_host, policy) if wanted else {}
+    for name in checked:
+        if domains.get(name) is None:
+            decided[name] = deny_unknown_domain(decided[name], name, current_host)
     by_name = {str(g.get("name")): g for g in entries}
     for name in sorted(told):
         t = told[name]
@@ -231,6 +240,8 @@ def classify(statement: str, reasons: Sequence[Mapping[str, Any]], current_host:
         return KIND_PEER if any(r.get("code") == "migration_peer_denies" for r in reasons) else KIND_OTHER
     if here & FACT_CODES:
         return KIND_FACTS
+    if "migration_domain_unknown" in here:
+        return KIND_DOMAIN
     if "no_placement" in here:
         return KIND_GUEST
     if smt_back or here & SMT_CODES:

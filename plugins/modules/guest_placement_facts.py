@@ -27,6 +27,13 @@ description:
   - Talks to libvirt read-only, through the libvirt Python binding when it can be imported,
     else through C(virsh -r). Needs no root for that; reading other users' QEMU threads in
     C(/proc) needs only the default C(/proc) permissions.
+  - With O(backend=files), libvirt is not asked at all - the definitions are read from the files
+    libvirtd keeps under O(sysroot) (C(/etc/libvirt/qemu/*.xml), C(/run/libvirt/qemu/*.xml)), for
+    a mounted root, an offline audit, or fixture trees.
+  - Each domain's hvfleet record (C(<metadata>), what C(cpu_pinning) and C(guest_cpuid) wrote:
+    the plan and the statements the guest was given) is returned as C(record); a record that
+    cannot be read is named in C(record_error) for that domain alone, so the audit can count that
+    guest as unverifiable while the others are still read.
 author:
   - hvfleet maintainers (@hvfleet)
 extends_documentation_fragment:
@@ -58,8 +65,12 @@ options:
   backend:
     description:
       - How to ask libvirt. V(auto) uses the Python binding when it can be imported, else C(virsh).
+      - V(files) reads libvirtd's own files under O(sysroot) instead of asking libvirt - persistent
+        definitions from C(etc/libvirt/qemu/<name>.xml), running domains from the status files
+        C(run/libvirt/qemu/<name>.xml) (C(<domstatus pid=...>) around the live definition). O(uri)
+        is then only reported.
     type: str
-    choices: [auto, binding, virsh]
+    choices: [auto, binding, virsh, files]
     default: auto
 requirements:
   - libvirt's Python binding (C(python3-libvirt), C(libvirt-python)) or the C(virsh) client
@@ -152,6 +163,10 @@ ansible_facts:
               defaults applied; C(disagreements) lists C({code, message}) for every difference found
               (C(vcpu_affinity_differs), C(emulator_affinity_differs), C(iothread_affinity_differs),
               C(vcpu_thread_missing), C(iothread_thread_missing), C(threads_unread), C(config_differs), ...).
+            - C(record) is the domain's hvfleet record (C(plan), C(statements), C(emitted); each null
+              when never written) from the running definition (the persistent one for defined-only
+              domains), or null when the domain carries none. C(record_error) says why a record that
+              is there could not be read (null otherwise); the guest's other fields are still reported.
           type: list
           elements: dict
           sample:
@@ -172,14 +187,22 @@ ansible_facts:
               qemu_pid: 4242
               definitions: {live: {vcpus: [[4], [36], [5], [37]], emulator: [0, 32], iothreads: [[0, 32]]}, config: null}
               disagreements: []
+              record:
+                plan: {vcpus: [[4], [36], [5], [37]], emulator: [0, 32]}
+                statements: {format: hvfleet.smt/statements, version: 1, host: hv-1, migration_domain: null,
+                             issued: "2026-11-25T05:00:00Z", statements: {dedicated: {granted: true, reasons: [pins_exclusive]}}}
+                emitted: null
+              record_error: null
 """
 
 import os
 import time
+import xml.etree.ElementTree as ET
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.hvfleet.smt.plugins.module_utils.cpulist import parse_printed
+from ansible_collections.hvfleet.smt.plugins.module_utils.domain_metadata import find_record
 from ansible_collections.hvfleet.smt.plugins.module_utils.errors import CpulistError, FactsError, HvfleetError
 from ansible_collections.hvfleet.smt.plugins.module_utils.housekeeping import (
     HOST_UNITS,
@@ -330,6 +353,63 @@ def _virsh(module, base, uri, name, args):
             return None
         raise LibvirtError("virsh %s at %s failed: %s" % (" ".join(args), uri, (err or out).strip()))
     return out
+
+
+def domains_via_files(sysroot, uri, names):
+    """libvirtd's own files: persistent definitions and the status files of running domains."""
+    config_dir = _path(sysroot, "etc/libvirt/qemu")
+    status_dir = _path(sysroot, "run/libvirt/qemu")
+    configs = _xml_files(config_dir)
+    statuses = _xml_files(status_dir)
+    listed = sorted(set(configs) | set(statuses)) if names is None else list(names)
+    found = []
+    for name in listed:
+        if name not in configs and name not in statuses:
+            raise LibvirtError("domain %r is not defined at %s (no %s.xml under %s or %s)"
+                               % (name, uri, name, config_dir, status_dir))
+        config = _read(configs[name]) if name in configs else None
+        live = None
+        state = "shut off"
+        if name in statuses:
+            live, state = _from_status(statuses[name], _read(statuses[name]))
+        found.append(RawDomain(name, state, live is not None, config is not None, live, config))
+    return found
+
+
+def _xml_files(directory):
+    if not os.path.isdir(directory):
+        return {}
+    return {entry[:-4]: os.path.join(directory, entry) for entry in sorted(os.listdir(directory))
+            if entry.endswith(".xml") and os.path.isfile(os.path.join(directory, entry))}
+
+
+def _from_status(path, text):
+    """The live definition inside a <domstatus> file, and the state it records."""
+    try:
+        root = ET.fromstring(text)
+    except ET.ParseError as err:
+        raise FactsError(path, text[:80], "a libvirt <domstatus> document (%s)" % err)
+    if root.tag == "domain":
+        return text, "running"
+    domain = root.find("domain") if root.tag == "domstatus" else None
+    if domain is None:
+        raise FactsError(path, root.tag, "<domstatus> with a <domain> inside")
+    return ET.tostring(domain, encoding="unicode"), root.get("state", "running")
+
+
+def domain_record(raw):
+    """(record as a dict or None, error or None) from the definition the guest runs with."""
+    if raw.active and raw.live_xml is not None:
+        xml, which = raw.live_xml, "running definition"
+    else:
+        xml, which = raw.config_xml, "persistent definition"
+    if xml is None:
+        return None, None
+    try:
+        record = find_record(xml, "domain %s (%s)" % (raw.name, which))
+    except HvfleetError as err:
+        return None, str(err)
+    return (record.to_dict() if record is not None else None), None
 
 
 def _not_found(stderr):
@@ -489,7 +569,9 @@ def collect(module, params):
     if backend == "auto":
         backend = "binding" if libvirt is not None else "virsh"
     names = params["domains"]
-    if backend == "binding":
+    if backend == "files":
+        raws = domains_via_files(sysroot, params["uri"], names)
+    elif backend == "binding":
         if libvirt is None:
             module.fail_json(msg=missing_required_lib("libvirt-python (python3-libvirt)"))
         raws = domains_via_binding(params["uri"], names)
@@ -501,7 +583,11 @@ def collect(module, params):
         raws = domains_via_virsh(module, virsh, params["uri"], names)
 
     processes = qemu_processes(sysroot) if any(r.active for r in raws) else []
-    guests = [guest_placement(snapshot(raw, processes, sysroot), online) for raw in raws]
+    guests = []
+    for raw in raws:
+        guest = guest_placement(snapshot(raw, processes, sysroot), online)
+        guest["record"], guest["record_error"] = domain_record(raw)
+        guests.append(guest)
     guests.sort(key=lambda g: g["name"])
     return {
         "schema": SCHEMA,
@@ -522,7 +608,7 @@ def main():
             uri=dict(type="str", default="qemu:///system"),
             sysroot=dict(type="path", default="/"),
             domains=dict(type="list", elements="str"),
-            backend=dict(type="str", choices=["auto", "binding", "virsh"], default="auto"),
+            backend=dict(type="str", choices=["auto", "binding", "virsh", "files"], default="auto"),
         ),
         supports_check_mode=True,
     )

@@ -57,9 +57,13 @@ def base_host():
 
 
 def audit(facts, place, domains=None, members=None, **kwargs):
+    """Audit hv-1; guests never migrate unless ``domains`` says otherwise."""
     everything = {"hv-1": (facts, place)}
     everything.update(members or {})
-    return audit_host("hv-1", everything, domains or {}, NOW, **kwargs)
+    guests = place.get("guests") if isinstance(place, dict) else None
+    stay = {g["name"]: [] for g in guests} if isinstance(guests, list) else {}
+    stay.update(domains or {})
+    return audit_host("hv-1", everything, stay, NOW, **kwargs)
 
 
 def kinds(result, name):
@@ -142,6 +146,13 @@ def test_host_added_to_the_migration_domain_that_cannot_keep_it():
     # a peer with no facts at all cannot keep anything
     result = audit(facts, place, domains={"a": ["hv-1", "hv-3"]})
     assert set(kinds(result, "a").values()) == {"migration_peer_cannot_keep"}
+
+
+def test_undeclared_migration_domain_denies_like_smt_hints():
+    facts, place = base_host()
+    result = audit_host("hv-1", {"hv-1": (facts, place)}, {"b": []}, NOW)
+    assert set(kinds(result, "a").values()) == {"migration_domain_unknown"} and kinds(result, "b") == {}
+    assert result["guests"]["a"]["drift"][0]["reasons"][0]["code"] == "migration_domain_unknown"
 
 
 def test_facts_gone_is_drift_not_silence():

@@ -1,0 +1,148 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) hvfleet.smt contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Action plugin hvfleet.smt.smt_audit: check on the controller that granted statements still hold.
+
+On the controller for the same reason as smt_hints: a statement must hold on
+every host a guest may move to, and only the controller sees them all. The
+work is in module_utils/audit.py; the documentation in plugins/modules/smt_audit.py.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+
+from ansible.errors import AnsibleError
+from ansible.plugins.action import ActionBase
+
+from ansible_collections.hvfleet.smt.plugins.module_utils.audit import (
+    AuditError,
+    audit_host,
+    guests_needing_domains,
+    summary_lines,
+)
+from ansible_collections.hvfleet.smt.plugins.module_utils.hints import (
+    STATEMENTS,
+    PlacementError,
+    Policy,
+    plain_data,
+)
+
+ARGUMENT_SPEC = {
+    "migration_domain": {"type": "raw"},
+    "facts": {"type": "dict"},
+    "placement": {"type": "dict"},
+    "placement_error": {"type": "str"},
+    "facts_error": {"type": "str"},
+    "fail_on_drift": {"type": "bool", "default": False},
+    "withhold": {"type": "list", "elements": "str", "choices": list(STATEMENTS), "default": []},
+    "set_fact": {"type": "bool", "default": True},
+}
+
+
+class ActionModule(ActionBase):
+    TRANSFERS_FILES = False
+    _requires_connection = False
+    _supports_check_mode = True
+
+    def run(self, tmp=None, task_vars=None):
+        result = super().run(tmp, task_vars)
+        task_vars = task_vars or {}
+        args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)[1]
+        current = task_vars.get("inventory_hostname")
+        hostvars = task_vars.get("hostvars") or {}
+        groups = task_vars.get("groups") or {}
+        audited_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        try:
+            facts = args["facts"] if args["facts"] is not None else host_facts(hostvars, current)
+            if args["facts_error"]:
+                facts = None  # never older (cached) facts in place of a failed read
+            placement = args["placement"] if args["placement"] is not None else host_var(hostvars, current, "hvfleet_placement")
+            members = {current: (plain_data(facts), plain_data(placement))}
+            domains = {}
+            domain_errors = {}
+            for guest, told, declared in guests_needing_domains(members[current][1]):
+                try:
+                    hosts = domain_hosts(guest, declared, told.migration_domain, args["migration_domain"], groups)
+                except ValueError as err:
+                    domain_errors[guest] = str(err)
+                    continue
+                if hosts is None:
+                    continue  # nobody said where it may go: audit_host denies, as smt_hints does
+                domains[guest] = [current] + [h for h in hosts if h != current]
+                for host in hosts:
+                    if host not in members:
+                        members[host] = (plain_data(host_facts(hostvars, host)),
+                                         plain_data(host_var(hostvars, host, "hvfleet_placement")))
+            audit = audit_host(current, members, domains, audited_at,
+                               policy=Policy(withhold=frozenset(args["withhold"])),
+                               placement_error=args["placement_error"] or None,
+                               domain_errors=domain_errors)
+        except (PlacementError, AuditError) as err:
+            result.update(failed=True, msg="smt_audit: %s" % err)
+            return result
+        except (AnsibleError, ValueError, TypeError) as err:
+            result.update(failed=True, msg="smt_audit on %s: %s" % (current, err))
+            return result
+        result["changed"] = False
+        result["audit"] = audit
+        if args["set_fact"]:
+            result["ansible_facts"] = {"hvfleet_smt_audit": audit}
+        lines = summary_lines(audit, current)
+        if lines:
+            if args["fail_on_drift"]:
+                result["failed"] = True
+                result["msg"] = "smt_audit: %d guest(s) drifted, %d unverifiable%s: %s" % (
+                    audit["drift"], audit["unverifiable"], ", host error" if audit["error"] else "", " | ".join(lines))
+            else:
+                result["warnings"] = lines
+        return result
+
+
+def host_var(hostvars, host, name):
+    """A variable of ``host`` as Ansible templates it; None when the host or the variable is absent."""
+    if host not in hostvars:
+        return None
+    variables = hostvars[host]
+    if name not in variables:
+        return None
+    return variables[name]
+
+
+def host_facts(hostvars, host):
+    """hvfleet_smt facts, from ansible_facts (as gathered or cached) or a plain host variable."""
+    ansible_facts = host_var(hostvars, host, "ansible_facts")
+    if isinstance(ansible_facts, Mapping) and ansible_facts.get("hvfleet_smt") is not None:
+        return ansible_facts["hvfleet_smt"]
+    return host_var(hostvars, host, "hvfleet_smt")
+
+
+def domain_hosts(guest, declared, recorded, option, groups):
+    """Every host the guest may move to now, or None when nobody declared it.
+
+    The union of its placement's domain and the one its record names,
+    resolved against today's inventory (a host added to the group since the
+    guest was told is exactly what the audit must check); the task's option
+    only when neither names one. ``[]`` means it never migrates.
+    """
+    specs = [("placement migration_domain", declared), ("recorded migration_domain", recorded)]
+    specs = [(where, spec) for where, spec in specs if spec is not None]
+    if not specs and option is not None:
+        specs = [("migration_domain option", option)]
+    if not specs:
+        return None
+    hosts = []
+    for where, spec in specs:
+        if isinstance(spec, str):
+            if spec not in groups:
+                raise ValueError(
+                    "guest %s: %s %r is not an inventory group, so the hosts it may move to cannot be checked"
+                    % (guest, where, spec))
+            hosts.extend(groups[spec])
+        elif isinstance(spec, (list, tuple)) and all(isinstance(h, str) and h for h in spec):
+            hosts.extend(spec)
+        else:
+            raise ValueError("guest %s: %s %r: expected an inventory group name or a list of host names"
+                             % (guest, where, spec))
+    return list(dict.fromkeys(hosts))
