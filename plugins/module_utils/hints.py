@@ -361,12 +361,13 @@ class Guest(NamedTuple):
     pins: Optional[Tuple[int, ...]]  # one pCPU per vCPU, when every vCPU has exactly one
     topology: Optional[Topology]  # None: not known
     emulator: Tuple[int, ...]
+    emulator_default: bool  # no emulator pin given: libvirt's default applies (emulator_source says which)
+    iothreads: Tuple[Tuple[int, ...], ...]
+    topology_info: Optional["_TopologyInfo"]  # derived from topology, shared by guests showing the same
     # Where ``emulator`` came from: "pin" (given), "vcpu_cpuset" (no pin: libvirt
     # runs it on the domain's <vcpu cpuset>) or "online" (no pin and no cpuset:
     # every online CPU of the host; () when the host's CPUs are not known).
-    emulator_default: str
-    iothreads: Tuple[Tuple[int, ...], ...]
-    topology_info: Optional["_TopologyInfo"]  # derived from topology, shared by guests showing the same
+    emulator_source: str = "pin"
 
 
 class _TopologyInfo(NamedTuple):
@@ -574,9 +575,10 @@ def _parse_guests_batch(
             pins_all,
             map(_INFO_TOPOLOGY, infos),
             emulator_tuples,
-            sources,
+            map(_IS_DEFAULT, sources),
             map(_iothread_tuples, iothreads_all),
             infos,
+            sources,
         )
     )
 
@@ -590,6 +592,10 @@ def _tuple_or_none(value: Optional[List[int]]) -> Optional[Tuple[int, ...]]:
 
 def _EMULATOR_SOURCE(value: Any) -> str:  # pylint: disable=invalid-name
     return "online" if value is None else "pin"
+
+
+def _IS_DEFAULT(source: str) -> bool:  # pylint: disable=invalid-name
+    return source != "pin"
 
 
 def _iothread_tuples(value: Optional[List[List[int]]]) -> Tuple[Tuple[int, ...], ...]:
@@ -685,9 +691,10 @@ def _parse_guest(
                         pins,
                         info.topology if info is not None else None,
                         emulator,
-                        emulator_default,
+                        emulator_default != "pin",
                         iothreads,
                         info,
+                        emulator_default,
                     )
     return _parse_guest_slow(raw, index, present, host, online)
 
@@ -816,9 +823,10 @@ def _parse_guest_slow(
         pins,
         info.topology if info is not None else None,
         emulator,
-        emulator_default,
+        emulator_default != "pin",
         iothreads,
         info,
+        emulator_default,
     )
 
 
@@ -1565,9 +1573,9 @@ def _users(ctx: _HostContext) -> Tuple[Dict[int, List[Tuple[str, int, str]]], Li
 
 
 def _emulator_default_note(guest: Guest) -> str:
-    if guest.emulator_default == "online":
+    if guest.emulator_source == "online":
         return " (no emulator pin and no <vcpu cpuset>: libvirt lets it run on every online CPU)"
-    if guest.emulator_default == "vcpu_cpuset":
+    if guest.emulator_source == "vcpu_cpuset":
         return " (no emulator pin: libvirt runs it on the <vcpu cpuset>)"
     return ""
 
