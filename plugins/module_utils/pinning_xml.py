@@ -19,13 +19,18 @@ every run.
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
+from xml.sax.saxutils import escape
 from dataclasses import dataclass
 from typing import Any, Dict, FrozenSet, List, Mapping, Optional, Sequence, Tuple
 
 from ansible_collections.hvfleet.smt.plugins.module_utils.cpulist import format_cpulist
 from ansible_collections.hvfleet.smt.plugins.module_utils.domain_metadata import (
+    NAMESPACE,
+    PREFIX,
+    ROOT,
     Record,
     find_record,
+    render_record,
     set_record,
 )
 from ansible_collections.hvfleet.smt.plugins.module_utils.errors import HvfleetError
@@ -390,3 +395,21 @@ def _fmt(cpus: Optional[Sequence[int]]) -> str:
 def _short(value: Any, limit: int = 120) -> Any:
     text = repr(value)
     return value if len(text) <= limit else text[:limit] + "..."
+
+
+def live_metadata_argument(record: Record) -> str:
+    """The record as ``virDomainSetMetadata`` wants it: the root element without a namespace.
+
+    libvirt puts the root into the namespace given by ``key``/``uri`` itself and
+    refuses ("failed to create a new XML namespace") a root that already
+    declares that prefix; the sections keep their own declaration so they stay
+    in our namespace, which is how ``domain_metadata`` finds them.
+    """
+    rendered = ET.fromstring(render_record(record))
+    parts = ['<%s version="%s">' % (ROOT, rendered.get("version"))]
+    for child in rendered:
+        name = child.tag.split("}", 1)[-1]
+        parts.append('<%s:%s xmlns:%s="%s">%s</%s:%s>' % (
+            PREFIX, name, PREFIX, NAMESPACE, escape(child.text or ""), PREFIX, name))
+    parts.append("</%s>" % ROOT)
+    return "".join(parts)

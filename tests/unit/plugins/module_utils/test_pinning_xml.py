@@ -143,3 +143,16 @@ def test_pretty_is_stable():
     target, owned = sections()
     text = apply_pinning(DOMAIN, target, owned, LIBVIRT, "db-1").xml
     assert pretty(text) == pretty(pretty(text))
+
+
+def test_live_metadata_argument_reads_back_as_the_same_record():
+    from ansible_collections.hvfleet.smt.plugins.module_utils.domain_metadata import NAMESPACE, parse_record
+    from ansible_collections.hvfleet.smt.plugins.module_utils.pinning_xml import live_metadata_argument
+    target, owned = sections()
+    record = apply_pinning(DOMAIN, target, owned, LIBVIRT, "db-1").record
+    text = live_metadata_argument(record)
+    assert text.startswith('<record version="1">')
+    # what libvirt does: put the root into the namespace
+    qualified = text.replace('<record ', '<hvfleet:record xmlns:hvfleet="%s" ' % NAMESPACE, 1).replace(
+        '</record>', '</hvfleet:record>')
+    assert parse_record(qualified, "db-1") == record
