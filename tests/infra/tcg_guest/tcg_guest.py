@@ -67,7 +67,11 @@ DEFAULT_CPU = "max,vendor=GenuineIntel,-hypervisor,-monitor"
 DEFAULT_MEMORY_MB = 1024
 DEFAULT_TIMEOUT_S = 300.0
 MODULES_ROOT = Path("/lib/modules")
-INITRD_MODULES = ("virtio_pci", "virtio_blk", "virtio_net", "ext4")
+# qemu_fw_cfg and cpuid: the guest_view scenario reads the statement document
+# from /sys/firmware/qemu_fw_cfg and CPUID through /dev/cpu/N/cpuid (dmi-sysfs
+# is built into Debian's kernel). The guest's root has no /lib/modules, so
+# they come with the initrd, which loads every module it lists.
+INITRD_MODULES = ("virtio_pci", "virtio_blk", "virtio_net", "ext4", "qemu_fw_cfg", "cpuid")
 INITRAMFS_CONF = "MODULES=list\nBUSYBOX=auto\nKEYMAP=n\nCOMPRESS=zstd\nCOMPRESSLEVEL=1\nFSTYPE=ext4\nRUNSIZE=10%\n"
 STATE_FILE = "guest.json"
 PIDFILE = "qemu.pid"
@@ -401,7 +405,8 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def qemu_argv(kernel: Kernel, initrd: Path, image: Path, port: int, state: Path, smp: str, cpu: str, memory_mb: int) -> List[str]:
+def qemu_argv(kernel: Kernel, initrd: Path, image: Path, port: int, state: Path, smp: str, cpu: str, memory_mb: int,
+              extra: Sequence[str] = ()) -> List[str]:
     cmdline = " ".join([
         "root=/dev/vda", "rw", "rootfstype=ext4", f"init={GUEST_INIT}", "console=ttyS0",
         "loglevel=4", "panic=-1", "fsck.mode=skip", "noresume", "net.ifnames=0",
@@ -423,7 +428,21 @@ def qemu_argv(kernel: Kernel, initrd: Path, image: Path, port: int, state: Path,
         "-serial", f"file:{state / CONSOLE}",
         "-pidfile", str(state / PIDFILE),
         "-daemonize",
+        *extra,
     ]
+
+
+def load_extra_args(path: Optional[Path]) -> List[str]:
+    """Extra QEMU arguments (e.g. -fw_cfg/-smbios) from a JSON list of strings."""
+    if path is None:
+        return []
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as err:
+        raise GuestError(f"{path}: {err}; expected a JSON list of QEMU arguments") from None
+    if not isinstance(data, list) or not all(isinstance(item, str) for item in data):
+        raise GuestError(f"{path}: expected a JSON list of strings (QEMU arguments), got {str(data)[:120]}")
+    return data
 
 
 def ssh_argv(key: Path, port: int, command: Sequence[str] = (), connect_timeout: int = 10) -> List[str]:
@@ -490,7 +509,8 @@ def wait_for_ssh(key: Path, port: int, state: Path, pid: int, timeout: float) ->
         time.sleep(1)
 
 
-def boot(state: Path, cache: Path, port: Optional[int], smp: str, cpu: str, memory_mb: int, timeout: float) -> Dict[str, object]:
+def boot(state: Path, cache: Path, port: Optional[int], smp: str, cpu: str, memory_mb: int, timeout: float,
+         extra: Sequence[str] = ()) -> Dict[str, object]:
     state.mkdir(parents=True, exist_ok=True)
     existing = running_pid(state)
     if existing is not None:
@@ -503,7 +523,7 @@ def boot(state: Path, cache: Path, port: Optional[int], smp: str, cpu: str, memo
             stale.unlink()
     started = time.monotonic()
     chosen = port if port is not None else free_port()
-    run(qemu_argv(kernel, initrd, image.path, chosen, state, smp, cpu, memory_mb), "starting QEMU")
+    run(qemu_argv(kernel, initrd, image.path, chosen, state, smp, cpu, memory_mb, extra), "starting QEMU")
     pid = read_pid(state / PIDFILE)
     if pid is None:
         raise GuestError(f"{state / PIDFILE}: QEMU daemonized but wrote no pidfile")
@@ -565,6 +585,8 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     start.add_argument("--cpu", default=DEFAULT_CPU)
     start.add_argument("--memory", type=int, default=DEFAULT_MEMORY_MB, help="MiB")
     start.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S, help="seconds to wait for SSH")
+    start.add_argument("--qemu-args-file", type=Path, default=None,
+                       help="JSON list of extra QEMU arguments (e.g. the statement's -fw_cfg and -smbios)")
 
     end = sub.add_parser("stop", help="stop the guest of a state dir (no error when none runs)")
     end.add_argument("--state-dir", type=Path, required=True)
@@ -588,7 +610,7 @@ def main(argv: Sequence[str]) -> int:
                               "kernel": str(kernel.vmlinuz), "initrd": str(initrd)}))
         elif args.command == "boot":
             print(json.dumps(boot(args.state_dir.resolve(), cache, args.port, args.smp, args.cpu,
-                                  args.memory, args.timeout)))
+                                  args.memory, args.timeout, load_extra_args(args.qemu_args_file))))
         elif args.command == "stop":
             print(json.dumps(stop(args.state_dir.resolve())))
         elif args.command == "ssh":

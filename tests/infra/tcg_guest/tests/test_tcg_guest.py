@@ -64,6 +64,8 @@ def test_missing_initrd_modules_accepts_compressed_modules():
         "usr/lib/modules/6.12.0-1-amd64/kernel/drivers/virtio/virtio_pci.ko.xz",
         "usr/lib/modules/6.12.0-1-amd64/kernel/drivers/block/virtio_blk.ko.zst",
         "usr/lib/modules/6.12.0-1-amd64/kernel/fs/ext4/ext4.ko",
+        "usr/lib/modules/6.12.0-1-amd64/kernel/drivers/firmware/qemu_fw_cfg.ko.xz",
+        "usr/lib/modules/6.12.0-1-amd64/kernel/arch/x86/kernel/cpuid.ko",
     ])
     assert tg.missing_initrd_modules(listing) == ["virtio_net"]
 
@@ -96,3 +98,26 @@ def test_a_garbled_pidfile_is_reported_with_its_path(tmp_path):
 def test_hook_paths_with_whitespace_are_refused():
     with pytest.raises(tg.GuestError, match="whitespace"):
         tg.no_whitespace(Path("/tmp/a b"), "staging directory")
+
+
+def test_extra_arguments_come_last_and_unchanged(tmp_path):
+    kernel = tg.Kernel("6.1.0-56-amd64", Path("/boot/vmlinuz-6.1.0-56-amd64"))
+    extra = ["-fw_cfg", "name=opt/org.hvfleet/smt-hints,string=eyJ9", "-smbios", "type=11,value=a,,b"]
+    argv = tg.qemu_argv(kernel, tmp_path / "initrd", tmp_path / "img", 2222, tmp_path,
+                        tg.DEFAULT_SMP, tg.DEFAULT_CPU, 1024, extra)
+    assert argv[-4:] == extra
+
+
+def test_extra_arguments_file_must_be_a_list_of_strings(tmp_path):
+    good = tmp_path / "good.json"
+    good.write_text('["-fw_cfg", "name=opt/x,string=y"]')
+    assert tg.load_extra_args(good) == ["-fw_cfg", "name=opt/x,string=y"]
+    assert tg.load_extra_args(None) == []
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"-fw_cfg": 1}')
+    with pytest.raises(tg.GuestError, match="bad.json"):
+        tg.load_extra_args(bad)
+
+
+def test_the_initrd_carries_the_guest_channel_drivers():
+    assert {"qemu_fw_cfg", "cpuid"} <= set(tg.INITRD_MODULES)
