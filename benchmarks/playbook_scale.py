@@ -10,16 +10,16 @@ simulated hosts, in the same run and with the same Ansible settings, this
 times
 
 * ``setup``:  ``ansible.builtin.setup gather_subset=hardware`` on every host;
-* ``main``:   ``hvfleet.smt.main`` (smt_facts on every host, then the report
-  on the controller);
+* ``main``:   ``hvfleet.smt.main``, the whole pipeline: smt_facts on every
+  host, then per host (on the controller) the plan of its declared guests,
+  smt_hints, the rendered guest settings (CPUID table, QEMU arguments, libvirt
+  XML) written as one file per guest, smt_audit, and the report once;
 * ``gather``: ``hvfleet.smt.awx.gather`` (the AWX gather job: clear_facts,
   smt_facts; placement facts are skipped without libvirt),
-* ``main_report_once``: playbooks/main.yml with its report play moved to
-  ``hosts: localhost`` (``smt_report_hosts`` = the target's hosts), a change
-  proposed for the main playbook: the role then runs once instead of
-  validating its arguments on every host,
 
 and prints wall and CPU seconds and main/setup ratios (target: <= 1.0).
+Every host declares ``--guests`` sample guests (planner requests), so the
+decisions and the emitted files are real work, not empty loops.
 
 Hosts are simulated: local connection, each with a sysroot from the fixture
 generator (many hosts share a few trees; setup reads this machine). Every
@@ -73,10 +73,14 @@ SETUP_PLAYBOOK = """\
 JOBS = {
     "setup": None,  # written into the output directory
     "main": "hvfleet.smt.main",
-    "main_report_once": None,  # derived from playbooks/main.yml into the output directory
     "gather": "hvfleet.smt.awx.gather",
 }
-MAIN_PLAYBOOK = REPO_ROOT / "playbooks" / "main.yml"
+# Planner requests each host declares (the first --guests of them).
+SAMPLE_GUESTS = (
+    {"name": "db-1", "vcpus": 4, "thread_policy": "require", "emulator": "isolate"},
+    {"name": "web-1", "vcpus": 2, "thread_policy": "require"},
+    {"name": "batch-1", "vcpus": 2, "thread_policy": "share"},
+)
 
 
 @dataclass(frozen=True)
@@ -88,26 +92,6 @@ class Sample:
     cpu_s: float
     returncode: int
     log: str
-
-
-def report_once_variant(main_playbook: Path) -> str:
-    """main.yml with the play that applies hvfleet.smt.smt_report run once, on localhost.
-
-    Derived from the current file so the variant follows the main playbook;
-    refuses (rather than guesses) when no play has exactly that shape.
-    """
-    plays = yaml.safe_load(main_playbook.read_text(encoding="utf-8"))
-    report_plays = [p for p in plays if [r.get("role") if isinstance(r, dict) else r for r in p.get("roles", [])]
-                    == ["hvfleet.smt.smt_report"]]
-    if len(report_plays) != 1:
-        sys.exit("ERROR: %s has no single play applying only hvfleet.smt.smt_report; "
-                 "update report_once_variant()" % main_playbook)
-    play = report_plays[0]
-    play["hosts"] = "localhost"
-    role = play["roles"][0] if isinstance(play["roles"][0], dict) else {"role": play["roles"][0]}
-    role["smt_report_hosts"] = "{{ query('inventory_hostnames', hvfleet_target | default('all')) }}"
-    play["roles"] = [role]
-    return "---\n" + yaml.safe_dump(plays, sort_keys=False)
 
 
 def ensure_collection_link() -> None:
@@ -144,10 +128,13 @@ def make_sysroots(workdir: Path, topologies: Sequence[str]) -> List[Path]:
     return roots
 
 
-def write_inventory(path: Path, count: int, sysroots: Sequence[Path], interpreter: str) -> None:
+def write_inventory(path: Path, count: int, sysroots: Sequence[Path], interpreter: str, guests: int) -> None:
     hosts = {"hv%04d" % i: {"hvfleet_smt_sysroot": str(sysroots[i % len(sysroots)])} for i in range(count)}
-    inventory = {"all": {"vars": {"ansible_connection": "local", "ansible_python_interpreter": interpreter},
-                         "hosts": hosts}}
+    variables = {"ansible_connection": "local", "ansible_python_interpreter": interpreter}
+    if guests:
+        variables.update({"hvfleet_smt_guests": list(SAMPLE_GUESTS[:guests]), "hvfleet_smt_housekeeping": 1,
+                          "hvfleet_smt_migration_domain": []})
+    inventory = {"all": {"vars": variables, "hosts": hosts}}
     path.write_text(yaml.safe_dump(inventory, sort_keys=True), encoding="utf-8")
 
 
@@ -180,13 +167,18 @@ def run_job(cmd: Sequence[str], env: Dict[str, str], cwd: Path, log: Path) -> tu
     return wall, cpu, proc.returncode
 
 
-def check_report(report_dir: Path, count: int) -> None:
+def check_report(report_dir: Path, count: int, guests: int) -> None:
     """A benchmark of a run that did not do the work measures nothing."""
     report = json.loads((report_dir / "report.json").read_text(encoding="utf-8"))
     summary = report["summary"]
     if len(report["hosts"]) != count or summary["hosts_failed"] != 0:
         sys.exit("ERROR: report in %s has %d hosts, %d failed; expected %d, 0"
                  % (report_dir, len(report["hosts"]), summary["hosts_failed"], count))
+    emitted = len(list((report_dir / "guests").glob("*.txt"))) if (report_dir / "guests").is_dir() else 0
+    audited = sum(1 for host in report["hosts"] if host.get("audit"))
+    if guests and (emitted < count or audited != count):
+        sys.exit("ERROR: report in %s: %d guest settings files and %d audited hosts for %d hosts"
+                 % (report_dir, emitted, audited, count))
 
 
 def summarize(samples: Sequence[Sample]) -> List[dict]:
@@ -231,6 +223,8 @@ def main(argv: Sequence[str]) -> int:
     parser.add_argument("--repeat", type=int, default=1, help="runs of each job per size (best is reported)")
     parser.add_argument("--jobs", nargs="+", default=list(JOBS), choices=list(JOBS))
     parser.add_argument("--topologies", nargs="+", default=list(DEFAULT_TOPOLOGIES))
+    parser.add_argument("--guests", type=int, default=2, choices=range(0, len(SAMPLE_GUESTS) + 1),
+                        help="sample guests each host declares for the main job to plan, decide, render and audit")
     args = parser.parse_args(argv)
     if args.forks > 8:
         print("note: forks > 8 on a shared 2-core machine measures the neighbours", file=sys.stderr)
@@ -240,17 +234,16 @@ def main(argv: Sequence[str]) -> int:
     outdir = OUTPUT_ROOT / time.strftime("%Y%m%dT%H%M%S")
     outdir.mkdir(parents=True)
     (outdir / "setup.yml").write_text(SETUP_PLAYBOOK, encoding="utf-8")
-    (outdir / "main_report_once.yml").write_text(report_once_variant(MAIN_PLAYBOOK), encoding="utf-8")
     sysroots = make_sysroots(OUTPUT_ROOT, args.topologies)
     env = ansible_env(outdir / "ansible-home", args.forks, args.strategy, args.pipelining)
     playbook_bin = str(Path(sys.executable).parent / "ansible-playbook")
     settings = {"forks": args.forks, "strategy": args.strategy, "pipelining": args.pipelining,
-                "interpreter": interpreter, "sysroots": len(sysroots), "repeat": args.repeat}
+                "interpreter": interpreter, "sysroots": len(sysroots), "repeat": args.repeat, "guests": args.guests}
 
     samples: List[Sample] = []
     for count in args.hosts:
         inventory = outdir / ("inventory-%d.yml" % count)
-        write_inventory(inventory, count, sysroots, interpreter)
+        write_inventory(inventory, count, sysroots, interpreter, args.guests)
         for rep in range(args.repeat):
             for job in args.jobs:
                 playbook = JOBS[job] or str(outdir / ("%s.yml" % job))
@@ -265,8 +258,8 @@ def main(argv: Sequence[str]) -> int:
                 if rc != 0:
                     print(log.read_text(encoding="utf-8")[-3000:], file=sys.stderr)
                     return 1
-                if job.startswith("main"):
-                    check_report(report_dir, count)
+                if job == "main":
+                    check_report(report_dir, count, args.guests)
 
     rows = summarize(samples)
     (outdir / "results.json").write_text(json.dumps(

@@ -50,7 +50,7 @@ def _guest_entry(placement: Any, guest: str) -> Optional[Mapping[str, Any]]:
 
 
 def placement_on_destination(source_placement: Any, destination_placement: Any, guest: str,
-                          destination: str, carry_over: bool = True) -> Tuple[Any, str]:
+                             destination: str, carry_over: bool = True) -> Tuple[Any, str]:
     """(the destination's placement as the guest would find it, how the guest's entry got there).
 
     A destination whose placement was not read stays ``None``: what runs there

@@ -30,7 +30,7 @@ description:
   - With O(backend=files), libvirt is not asked at all - the definitions are read from the files
     libvirtd keeps under O(sysroot) (C(/etc/libvirt/qemu/*.xml), C(/run/libvirt/qemu/*.xml)), for
     a mounted root, an offline audit, or fixture trees.
-  - Each domain's hvfleet record (C(<metadata>), what C(cpu_pinning) and C(guest_cpuid) wrote:
+  - Each domain's hvfleet record (in C(<metadata>), what C(cpu_pinning) and C(guest_cpuid) wrote, that is
     the plan and the statements the guest was given) is returned as C(record); a record that
     cannot be read is named in C(record_error) for that domain alone, so the audit can count that
     guest as unverifiable while the others are still read.
