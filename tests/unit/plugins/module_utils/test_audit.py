@@ -156,7 +156,7 @@ def test_undeclared_migration_domain_denies_like_smt_hints():
 
 
 def test_facts_gone_is_drift_not_silence():
-    _, place = base_host()
+    place = base_host()[1]
     result = audit(None, place)
     assert result["drift"] == 2
     assert set(kinds(result, "a").values()) == {"facts_unavailable"}
@@ -192,7 +192,7 @@ def test_denied_statements_cannot_drift_and_plan_less_records_still_audit():
 
 
 def test_placement_error_and_no_placement():
-    facts, _ = base_host()
+    facts = base_host()[0]
     result = audit(facts, None, placement_error="cannot connect read-only to libvirt at qemu:///system")
     assert result["guests"] == {} and "cannot connect" in result["error"]
     assert audit(facts, None)["error"] is None
