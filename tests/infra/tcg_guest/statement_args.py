@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Render a guest's statement document into the QEMU arguments that deliver it.
 
 The guest_view scenario boots the TCG guest with exactly what a host without
