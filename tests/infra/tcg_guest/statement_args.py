@@ -43,7 +43,7 @@ def statement_document():
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     parser.add_argument("--statements", required=True, help="JSON file with the engine's statements")
     parser.add_argument("--host", required=True)
     parser.add_argument("--domain", default=None)

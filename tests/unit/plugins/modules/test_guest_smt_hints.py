@@ -19,8 +19,8 @@ DOC = {"format": "hvfleet.smt/statements", "version": 1, "host": "hv1", "migrati
                       "dedicated": {"granted": True, "reasons": []}}}
 
 
-def guest_tree(write_tree, root, document=DOC):
-    text = json.dumps(document, sort_keys=True, separators=(",", ":"))
+def guest_tree(write_tree, root, document=None):
+    text = json.dumps(document or DOC, sort_keys=True, separators=(",", ":"))
     files = {
         CPU + "online": "0-3\n", CPU + "present": "0-3\n", CPU + "possible": "0-3\n",
         CPU + "smt/control": "on\n", CPU + "smt/active": "1\n",
