@@ -1,7 +1,7 @@
 # Developer and CI entry points; the work is done by the scripts in hack/.
 # See docs/development.md.
 .DEFAULT_GOAL := help
-.PHONY: help setup test units sanity lint collection integration molecule demo
+.PHONY: help setup test units sanity lint docs collection integration molecule demo
 
 help: ## list the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{ printf "  make %-12s %s\n", $$1, $$2 }'
@@ -9,7 +9,7 @@ help: ## list the targets
 setup: ## install Debian packages and the pinned .venv (fast when already done)
 	@bash hack/setup.sh
 
-test: ## everything CI runs: setup, sanity, units, lint, integration, molecule; stops at the first failure
+test: ## everything CI runs: setup, sanity, units, lint, docs, integration, molecule; stops at the first failure
 	@bash hack/test.sh
 
 units: setup ## unit tests (pytest over tests/unit)
@@ -21,7 +21,10 @@ sanity: setup ## ansible-test sanity on a temp copy (ansible-core 2.21 and 2.20)
 lint: setup ## yamllint, ansible-lint (production), changelog fragments, shellcheck
 	@bash hack/lint.sh
 
-collection: setup ## build the tarball; galaxy-importer on it; release notes (antsibull-changelog); docs site (antsibull-docs)
+docs: setup ## release notes (antsibull-changelog, in a copy) and the docs site (antsibull-docs) in .cache/collection
+	@bash hack/docs.sh
+
+collection: setup ## docs, plus the tarball and galaxy-importer on it (not yet in `make test`: roles need READMEs)
 	@bash hack/collection.sh
 
 integration: setup ## pytest over tests/integration (playbooks, ansible-runner, fact caches; no guests)

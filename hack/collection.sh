@@ -11,6 +11,8 @@
 # galaxy-importer and antsibull-docs live in their own venvs (.cache/tools/,
 # pinned in tests/requirements-{galaxy-importer,docs}.txt). Everything is
 # written under .cache/collection/; each step is timed; all run; fails if any failed.
+# Arguments name the steps to run (default: all four; importer implies build):
+#   bash hack/collection.sh changelog docs     # what hack/docs.sh runs
 set -euo pipefail
 # shellcheck source=hack/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -24,9 +26,26 @@ mkdir -p "$LOG_DIR"
 export ANSIBLE_HOME="${OUT}/ansible-home"
 export ANSIBLE_NOCOLOR=1 NO_COLOR=1 ANSIBLE_LINT_SKIP_SCHEMA_UPDATE=1
 
+STEPS=(build importer changelog docs)
+if [ "$#" -gt 0 ]; then
+  for want in "$@"; do
+    case " ${STEPS[*]} " in *" ${want} "*) ;; *) die "unknown step '${want}' (steps: ${STEPS[*]})" ;; esac
+  done
+  wanted=" $* "
+  [[ "$wanted" == *" importer "* ]] && wanted="${wanted} build "
+else
+  wanted=" ${STEPS[*]} "
+fi
+
 t_all="$(now)"
-importer_venv="$(tool_venv galaxy-importer "${REPO_ROOT}/tests/requirements-galaxy-importer.txt")"
-docs_venv="$(tool_venv docs "${REPO_ROOT}/tests/requirements-docs.txt")"
+importer_venv=""
+docs_venv=""
+if [[ "$wanted" == *" importer "* ]]; then
+  importer_venv="$(tool_venv galaxy-importer "${REPO_ROOT}/tests/requirements-galaxy-importer.txt")"
+fi
+if [[ "$wanted" == *" docs "* ]]; then
+  docs_venv="$(tool_venv docs "${REPO_ROOT}/tests/requirements-docs.txt")"
+fi
 log "collection: tool venvs ready after $(elapsed "$t_all") s"
 
 # The tracked files plus untracked ones .gitignore does not ignore: what a
@@ -154,10 +173,11 @@ EOF
   log "docs: $(find "${dir}/build/html/collections/hvfleet/smt" -name '*.html' | wc -l) pages, open ${dir}/build/html/index.html"
 }
 
-step build build
-step importer importer
-step changelog changelog
-step docs docs
+for name in "${STEPS[@]}"; do
+  if [[ "$wanted" == *" ${name} "* ]]; then
+    step "$name" "$name"
+  fi
+done
 
 printf '%s\n' "${results[@]}" >&2
 log "collection: finished in $(elapsed "$t_all") s (output in ${OUT})"

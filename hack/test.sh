@@ -6,7 +6,7 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$REPO_ROOT"
 
-STEPS=(setup sanity units lint integration molecule)
+STEPS=(setup sanity units lint docs integration molecule)
 results=()
 status=0
 t_all="$(now)"
