@@ -101,27 +101,27 @@ MUTANTS = {
     ),
     "emulator_default_nowhere": (
         "a guest without an emulator pin has its emulator nowhere (fast path)",
-        "                    emulator = online\n",
+        "                    emulator = tuple(sorted(set(pins)))\n",
         "                    emulator = (max(pins) + 100000,)\n",
     ),
     "batch_emulator_default_nowhere": (
         "a guest without an emulator pin has its emulator nowhere (whole-host fast path)",
-        "            emulator_tuples[index] = online",
+        "            emulator_tuples[index] = tuple(sorted(set(pins_all[index])))",
         "            emulator_tuples[index] = (max(pins_all[index]) + 100000,)",
     ),
-    "emulator_default_union": (
-        "an emulator without a pin runs only where the vCPUs are pinned (the union; libvirt uses every online CPU)",
+    "emulator_default_everywhere": (
+        "an emulator with neither pin nor cpuset on every online CPU (libvirt's real default, not yet the engine's)",
         [
-            ("                    emulator = online\n", "                    emulator = tuple(sorted(set(pins)))\n"),
-            ("            emulator_tuples[index] = online", "            emulator_tuples[index] = tuple(sorted(set(pins_all[index])))"),
-            ("            emulator = online\n", "            emulator = tuple(sorted(set(used)))\n"),
+            ("                    emulator = tuple(sorted(set(pins)))\n", "                    emulator = online\n"),
+            ("            emulator_tuples[index] = tuple(sorted(set(pins_all[index])))", "            emulator_tuples[index] = online"),
+            ("            emulator = tuple(sorted(set(used)))\n", "            emulator = online\n"),
         ],
         None,
     ),
     "vcpu_cpuset_ignored": (
-        "an emulator without a pin ignores the <vcpu cpuset> and takes every online CPU",
+        "an emulator without a pin ignores the <vcpu cpuset> and takes the vCPU pins",
         "            emulator = tuple(sorted(cpuset))\n",
-        "            emulator = online\n",
+        "            emulator = tuple(sorted(set(used)))\n",
     ),
     "batch_offline_pin_ok": (
         "the whole-host fast path accepts a pin outside the host",

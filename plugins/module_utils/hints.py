@@ -365,8 +365,9 @@ class Guest(NamedTuple):
     iothreads: Tuple[Tuple[int, ...], ...]
     topology_info: Optional["_TopologyInfo"]  # derived from topology, shared by guests showing the same
     # Where ``emulator`` came from: "pin" (given), "vcpu_cpuset" (no pin: libvirt
-    # runs it on the domain's <vcpu cpuset>) or "online" (no pin and no cpuset:
-    # every online CPU of the host; () when the host's CPUs are not known).
+    # runs it on the domain's <vcpu cpuset>) or "vcpus" (no pin and no cpuset:
+    # taken to run where the vCPUs may run -- a known issue, libvirt uses every
+    # online CPU; docs/placement.md).
     emulator_source: str = "pin"
 
 
@@ -447,7 +448,7 @@ def validate_placement(placement: Any, facts: Any = None, host: Optional[str] = 
 def _parse_placement(
     placement: Any, present: Optional[FrozenSet[int]], host: Optional[str], online: Tuple[int, ...] = ()
 ) -> Placement:
-    """``online``: the host's online CPUs, where an emulator without a pin may run (empty when unknown)."""
+    """``online``: the host's online CPUs (empty when unknown); kept for libvirt's emulator default (docs/placement.md)."""
     if not _is_mapping(placement):
         raise PlacementError(host, "placement", placement, "a mapping (docs/placement.md)")
     housekeeping_raw = placement.get("housekeeping")
@@ -560,7 +561,7 @@ def _parse_guests_batch(
         if emulator is None:
             cpuset = cpusets[index]
             if cpuset is None:
-                emulator_tuples[index] = online
+                emulator_tuples[index] = tuple(sorted(set(pins_all[index])))
             else:
                 emulator_tuples[index] = tuple(sorted(cpuset))
                 sources[index] = "vcpu_cpuset"
@@ -591,7 +592,7 @@ def _tuple_or_none(value: Optional[List[int]]) -> Optional[Tuple[int, ...]]:
 
 
 def _EMULATOR_SOURCE(value: Any) -> str:  # pylint: disable=invalid-name
-    return "online" if value is None else "pin"
+    return "vcpus" if value is None else "pin"
 
 
 def _IS_DEFAULT(source: str) -> bool:  # pylint: disable=invalid-name
@@ -668,8 +669,8 @@ def _parse_guest(
                 iothreads_raw = raw.get("iothreads")
                 domain = raw.get("migration_domain")
                 if emulator_raw is None:
-                    emulator = online
-                    emulator_default = "online"
+                    emulator = tuple(sorted(set(pins)))
+                    emulator_default = "vcpus"
                 elif (
                     type(emulator_raw) is list
                     and emulator_raw
@@ -774,14 +775,15 @@ def _parse_guest_slow(
             _absent(host, "guests[%d] (%s).vcpu_cpuset" % (index, name), [cpuset], present)
     emulator_raw = raw.get("emulator")
     if emulator_raw is None:
-        # libvirt without <emulatorpin>: the <vcpu cpuset> if the domain has one,
-        # else every online CPU -- not merely where the vCPUs are pinned.
+        # libvirt without <emulatorpin>: the <vcpu cpuset> if the domain has one.
+        # Without either, for now where the vCPUs may run (known issue: libvirt
+        # uses every online CPU; the engine and the planner switch together).
         if cpuset is not None:
             emulator = tuple(sorted(cpuset))
             emulator_default = "vcpu_cpuset"
         else:
-            emulator = online
-            emulator_default = "online"
+            emulator = tuple(sorted(set(used)))
+            emulator_default = "vcpus"
     else:
         emulator = _cpu_set(emulator_raw, host, "guests[%d] (%s).emulator" % (index, name))
         emulator_default = "pin"
@@ -1573,8 +1575,8 @@ def _users(ctx: _HostContext) -> Tuple[Dict[int, List[Tuple[str, int, str]]], Li
 
 
 def _emulator_default_note(guest: Guest) -> str:
-    if guest.emulator_source == "online":
-        return " (no emulator pin and no <vcpu cpuset>: libvirt lets it run on every online CPU)"
+    if guest.emulator_source == "vcpus":
+        return " (no emulator pin and no <vcpu cpuset>: taken to run where the vCPUs may run)"
     if guest.emulator_source == "vcpu_cpuset":
         return " (no emulator pin: libvirt runs it on the <vcpu cpuset>)"
     return ""

@@ -254,12 +254,17 @@ def _offline_present(facts):
 def _emulator(guest, facts):
     if guest.get("emulator") is not None:
         return list(guest["emulator"])
-    # docs/placement.md (libvirt's formatdomain, <emulatorpin>): without a pin the
-    # emulator runs on the <vcpu cpuset> when the domain has one, else on every
-    # online CPU of the host -- not merely where the vCPUs are pinned.
+    # docs/placement.md: without a pin the emulator runs on the <vcpu cpuset> when
+    # the placement gives one; without either, the engine still takes it to run
+    # where the vCPUs may run (known issue: libvirt uses every online CPU).
     if guest.get("vcpu_cpuset") is not None:
         return list(guest["vcpu_cpuset"])
-    return list(facts["cpus"]["online"])
+    out = []
+    for cpus in vcpu_sets(guest):
+        for cpu in cpus:
+            if cpu not in out:
+                out.append(cpu)
+    return out
 
 
 def _iothreads(guest):
