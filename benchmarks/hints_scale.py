@@ -21,10 +21,10 @@ guest), 10% have SMT forced off, 10% are unmanaged (four floating guests
 whose vCPUs may run anywhere, and 28 pinned guests without emulator pins
 whose <vcpu cpuset> is their own pins, so their emulators may run on their
 vCPUs: every guest is denied and each denial is explained). Guests without
-an emulator pin carry their <vcpu cpuset> so that the fleet is the same work
-as before the engine learnt that an emulator with neither pin nor cpuset
-runs on every online CPU (0.2.0); ``--worst-case`` also times hosts where
-those 28 guests have no cpuset, so every emulator may run everywhere. ``--worst-case`` also times a fleet of only unmanaged hosts.
+an emulator pin carry their <vcpu cpuset>, so the fleet is the same work
+whichever default the engine applies to an emulator with neither pin nor
+cpuset (docs/placement.md); ``--worst-case`` also times hosts where those 28
+guests have no cpuset. ``--worst-case`` also times a fleet of only unmanaged hosts.
 
     python benchmarks/hints_scale.py [--hosts 1000,10000] [--repeat 3]
 """
