@@ -21,7 +21,11 @@ Molecule scenario can keep them as YAML variables and pass ``to_json``::
    "iothreadpin": {"1": "1"},           # optional, iothread id -> cpuset
    "memory_mib": 16,                    # optional
    "type": "auto",                      # optional: auto | kvm | qemu (TCG)
-   "start": true}                       # optional: false = defined only (shut off)
+   "start": true,                       # optional: false = defined only (shut off)
+   "payload": "marker",                 # optional: marker | cpuid (../payloads/cpuid: prints
+                                        #   CPUID leaves, then END, and halts)
+   "cpu_mode": "host-passthrough",      # optional <cpu mode>
+   "cpu_features": {"arch-capabilities": "disable"}}  # optional <cpu><feature> policies
 
 ``auto`` means ``kvm`` when /dev/kvm opens read-write, else ``qemu``;
 ``--virt-type`` (or HVFLEET_TEST_VIRT_TYPE) overrides ``auto`` entries.
@@ -56,7 +60,10 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 PAYLOAD_SCRIPT = os.path.join(HERE, "..", "payloads", "bootsector.py")
 SPEC_KEYS = frozenset((
     "name", "vcpus", "current_vcpus", "cpuset", "topology", "vcpupin", "emulatorpin",
-    "iothreads", "iothreadpin", "memory_mib", "type", "start"))
+    "iothreads", "iothreadpin", "memory_mib", "type", "start", "payload", "cpu_mode", "cpu_features"))
+CPUID_PAYLOAD_SCRIPT = os.path.join(HERE, "..", "payloads", "cpuid", "cpuid_payload.py")
+#: What the CPUID payload prints after its table (it then halts with interrupts off).
+CPUID_END = "END"
 
 
 class InfraError(Exception):
@@ -144,9 +151,14 @@ def domain_xml(domain, virt_type, files):
     os_el = ET.SubElement(root, "os")
     ET.SubElement(os_el, "type", arch="x86_64", machine="pc").text = "hvm"
     ET.SubElement(os_el, "boot", dev="hd")
-    if "topology" in domain:
+    if "topology" in domain or "cpu_mode" in domain or "cpu_features" in domain:
         cpu = ET.SubElement(root, "cpu")
-        ET.SubElement(cpu, "topology", {k: str(v) for k, v in domain["topology"].items()})
+        if "cpu_mode" in domain:
+            cpu.set("mode", domain["cpu_mode"])
+        if "topology" in domain:
+            ET.SubElement(cpu, "topology", {k: str(v) for k, v in domain["topology"].items()})
+        for feature, policy in sorted(domain.get("cpu_features", {}).items()):
+            ET.SubElement(cpu, "feature", policy=policy, name=feature)
     for event in ("on_poweroff", "on_reboot", "on_crash"):
         ET.SubElement(root, event).text = "destroy"
     devices = ET.SubElement(root, "devices")
@@ -191,8 +203,22 @@ def load_payload_module():
     return module
 
 
-def marker_for(name):
-    return "HVFLEET-PAYLOAD-OK " + name
+def marker_for(name, payload="marker"):
+    return CPUID_END if payload == "cpuid" else "HVFLEET-PAYLOAD-OK " + name
+
+
+def load_cpuid_payload_module():
+    spec = importlib.util.spec_from_file_location("hvfleet_cpuid_payload", CPUID_PAYLOAD_SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def image_for(domain, payload):
+    """The boot sector: the marker payload, or the CPUID payload (same 512-byte disk image)."""
+    if domain.get("payload", "marker") == "cpuid":
+        return load_cpuid_payload_module().boot_sector()
+    return payload.boot_sector(marker_for(domain["name"]))
 
 
 def up(spec, state_dir, virt_type):
@@ -223,7 +249,7 @@ def up(spec, state_dir, virt_type):
             state = None
         if state is None:
             with open(files["image"], "wb") as handle:
-                handle.write(payload.boot_sector(marker_for(name)))
+                handle.write(image_for(domain, payload))
             with open(files["xml"], "w") as handle:
                 handle.write(xml)
             virsh("define", "--file", files["xml"])
@@ -236,10 +262,10 @@ def up(spec, state_dir, virt_type):
             virsh("start", "--domain", name)
             entry["started_now"] = True
             report["changed"] = True
-            booting.append((entry, files["serial"]))
+            booting.append((entry, files["serial"], domain.get("payload", "marker")))
         report["domains"].append(entry)
-    for entry, serial in booting:
-        wait_marker(entry["name"], serial)
+    for entry, serial, kind in booting:
+        wait_marker(entry["name"], serial, kind)
         entry["booted_after_seconds"] = round(time.monotonic() - started, 3)
     for entry in report["domains"]:
         entry["state"] = domain_state(entry["name"])
@@ -254,8 +280,8 @@ def read_or_none(path):
         return None
 
 
-def wait_marker(name, serial):
-    marker = marker_for(name).encode("ascii")
+def wait_marker(name, serial, kind="marker"):
+    marker = marker_for(name, kind).encode("ascii")
     deadline = time.monotonic() + BOOT_TIMEOUT
     while time.monotonic() < deadline:
         try:
