@@ -11,7 +11,6 @@ work is in module_utils/audit.py; the documentation in plugins/modules/smt_audit
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
 
 from ansible.errors import AnsibleError
 from ansible.plugins.action import ActionBase
@@ -28,6 +27,7 @@ from ansible_collections.hvfleet.smt.plugins.module_utils.hints import (
     Policy,
     plain_data,
 )
+from ansible_collections.hvfleet.smt.plugins.plugin_utils.hostvars import host_facts, host_var
 
 ARGUMENT_SPEC = {
     "migration_domain": {"type": "raw"},
@@ -99,23 +99,6 @@ class ActionModule(ActionBase):
                 result["warnings"] = lines
         return result
 
-
-def host_var(hostvars, host, name):
-    """A variable of ``host`` as Ansible templates it; None when the host or the variable is absent."""
-    if host not in hostvars:
-        return None
-    variables = hostvars[host]
-    if name not in variables:
-        return None
-    return variables[name]
-
-
-def host_facts(hostvars, host):
-    """hvfleet_smt facts, from ansible_facts (as gathered or cached) or a plain host variable."""
-    ansible_facts = host_var(hostvars, host, "ansible_facts")
-    if isinstance(ansible_facts, Mapping) and ansible_facts.get("hvfleet_smt") is not None:
-        return ansible_facts["hvfleet_smt"]
-    return host_var(hostvars, host, "hvfleet_smt")
 
 
 def domain_hosts(guest, declared, recorded, option, groups):

@@ -24,6 +24,7 @@ from ansible_collections.hvfleet.smt.plugins.module_utils.hints import (
     deny_unknown_domain,
     plain_data as _plain,
 )
+from ansible_collections.hvfleet.smt.plugins.plugin_utils.hostvars import host_facts, host_var
 
 ARGUMENT_SPEC = {
     "guests": {"type": "list", "elements": "str"},
@@ -50,8 +51,8 @@ class ActionModule(ActionBase):
         groups = task_vars.get("groups") or {}
         try:
             members = {}
-            facts = args["facts"] if args["facts"] is not None else _host_facts(hostvars, current)
-            placement = args["placement"] if args["placement"] is not None else _host_var(hostvars, current, "hvfleet_placement")
+            facts = args["facts"] if args["facts"] is not None else host_facts(hostvars, current)
+            placement = args["placement"] if args["placement"] is not None else host_var(hostvars, current, "hvfleet_placement")
             members[current] = (_plain(facts), _plain(placement))
             wanted = args["guests"]
             if wanted is None:
@@ -70,8 +71,8 @@ class ActionModule(ActionBase):
                 for host in hosts:
                     if host not in members:
                         members[host] = (
-                            _plain(_host_facts(hostvars, host)),
-                            _plain(_host_var(hostvars, host, "hvfleet_placement")),
+                            _plain(host_facts(hostvars, host)),
+                            _plain(host_var(hostvars, host, "hvfleet_placement")),
                         )
             statements = decide_domains(members, domains, current, Policy(withhold=frozenset(args["withhold"])))
             for guest in unknown:
@@ -103,23 +104,6 @@ class ActionModule(ActionBase):
             result["msg"] = "smt_hints: statements required by fail_on_deny were denied: " + "; ".join(denied)
         return result
 
-
-def _host_var(hostvars, host, name):
-    """A variable of ``host`` as Ansible templates it; None when the host or the variable is absent."""
-    if host not in hostvars:
-        return None
-    variables = hostvars[host]
-    if name not in variables:
-        return None
-    return variables[name]
-
-
-def _host_facts(hostvars, host):
-    """hvfleet_smt facts, from ansible_facts (as gathered or cached) or a plain host variable."""
-    ansible_facts = _host_var(hostvars, host, "ansible_facts")
-    if isinstance(ansible_facts, Mapping) and ansible_facts.get("hvfleet_smt") is not None:
-        return ansible_facts["hvfleet_smt"]
-    return _host_var(hostvars, host, "hvfleet_smt")
 
 
 def _guest_names(placement):
