@@ -101,20 +101,22 @@ MUTANTS = {
     ),
     "emulator_default_nowhere": (
         "a guest without an emulator pin has its emulator nowhere (fast path)",
-        "                    emulator = tuple(sorted(set(pins)))\n",
+        "                    emulator = online or tuple(sorted(set(pins)))\n",
         "                    emulator = (max(pins) + 100000,)\n",
     ),
     "batch_emulator_default_nowhere": (
         "a guest without an emulator pin has its emulator nowhere (whole-host fast path)",
-        "            emulator_tuples[index] = tuple(sorted(set(pins_all[index])))",
-        "            emulator_tuples[index] = (max(pins_all[index]) + 100000,)",
+        "                emulator_tuples[index] = online or tuple(sorted(set(pins_all[index])))",
+        "                emulator_tuples[index] = (max(pins_all[index]) + 100000,)",
     ),
-    "emulator_default_everywhere": (
-        "an emulator with neither pin nor cpuset on every online CPU (libvirt's real default, not yet the engine's)",
+    "emulator_default_union": (
+        "an emulator with neither pin nor cpuset only where the vCPUs run (the old default, not libvirt's)",
         [
-            ("                    emulator = tuple(sorted(set(pins)))\n", "                    emulator = online\n"),
-            ("            emulator_tuples[index] = tuple(sorted(set(pins_all[index])))", "            emulator_tuples[index] = online"),
-            ("            emulator = tuple(sorted(set(used)))\n", "            emulator = online\n"),
+            ("                    emulator = online or tuple(sorted(set(pins)))\n",
+             "                    emulator = tuple(sorted(set(pins)))\n"),
+            ("                emulator_tuples[index] = online or tuple(sorted(set(pins_all[index])))",
+             "                emulator_tuples[index] = tuple(sorted(set(pins_all[index])))"),
+            ("            emulator = online or tuple(sorted(set(used)))\n", "            emulator = tuple(sorted(set(used)))\n"),
         ],
         None,
     ),

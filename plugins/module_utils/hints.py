@@ -365,9 +365,8 @@ class Guest(NamedTuple):
     iothreads: Tuple[Tuple[int, ...], ...]
     topology_info: Optional["_TopologyInfo"]  # derived from topology, shared by guests showing the same
     # Where ``emulator`` came from: "pin" (given), "vcpu_cpuset" (no pin: libvirt
-    # runs it on the domain's <vcpu cpuset>) or "vcpus" (no pin and no cpuset:
-    # taken to run where the vCPUs may run -- a known issue, libvirt uses every
-    # online CPU; docs/placement.md).
+    # runs it on the domain's <vcpu cpuset>) or "online" (no pin and no cpuset:
+    # libvirt runs it on every online CPU; docs/placement.md).
     emulator_source: str = "pin"
 
 
@@ -561,7 +560,7 @@ def _parse_guests_batch(
         if emulator is None:
             cpuset = cpusets[index]
             if cpuset is None:
-                emulator_tuples[index] = tuple(sorted(set(pins_all[index])))
+                emulator_tuples[index] = online or tuple(sorted(set(pins_all[index])))
             else:
                 emulator_tuples[index] = tuple(sorted(cpuset))
                 sources[index] = "vcpu_cpuset"
@@ -592,7 +591,7 @@ def _tuple_or_none(value: Optional[List[int]]) -> Optional[Tuple[int, ...]]:
 
 
 def _EMULATOR_SOURCE(value: Any) -> str:  # pylint: disable=invalid-name
-    return "vcpus" if value is None else "pin"
+    return "online" if value is None else "pin"
 
 
 def _IS_DEFAULT(source: str) -> bool:  # pylint: disable=invalid-name
@@ -669,8 +668,8 @@ def _parse_guest(
                 iothreads_raw = raw.get("iothreads")
                 domain = raw.get("migration_domain")
                 if emulator_raw is None:
-                    emulator = tuple(sorted(set(pins)))
-                    emulator_default = "vcpus"
+                    emulator = online or tuple(sorted(set(pins)))
+                    emulator_default = "online"
                 elif (
                     type(emulator_raw) is list
                     and emulator_raw
@@ -775,15 +774,15 @@ def _parse_guest_slow(
             _absent(host, "guests[%d] (%s).vcpu_cpuset" % (index, name), [cpuset], present)
     emulator_raw = raw.get("emulator")
     if emulator_raw is None:
-        # libvirt without <emulatorpin>: the <vcpu cpuset> if the domain has one.
-        # Without either, for now where the vCPUs may run (known issue: libvirt
-        # uses every online CPU; the engine and the planner switch together).
+        # libvirt without <emulatorpin>: the <vcpu cpuset> if the domain has one,
+        # else every online CPU (formatdomain, qemuProcessSetupPid). Only when
+        # the facts are unusable is `online` unknown; nothing is granted then.
         if cpuset is not None:
             emulator = tuple(sorted(cpuset))
             emulator_default = "vcpu_cpuset"
         else:
-            emulator = tuple(sorted(set(used)))
-            emulator_default = "vcpus"
+            emulator = online or tuple(sorted(set(used)))
+            emulator_default = "online"
     else:
         emulator = _cpu_set(emulator_raw, host, "guests[%d] (%s).emulator" % (index, name))
         emulator_default = "pin"
@@ -1505,18 +1504,14 @@ def _words(ctx: _HostContext, guest: Guest, cpu: int, include_self: bool = True)
             for cpus, helpers in helper_groups:
                 if cpu in cpus:
                     found.extend(
-                        (other, order, "guest %s's emulator" % other if order == 1
-                         else "guest %s's iothread %d" % (other, order - 2))
+                        (other, order, _helper_words(ctx, other, order))
                         for other, order in helpers
                         if other != name
                     )
     if cpu not in usage.multi:
         owner = usage.owner.get(cpu)
         if owner is not None and owner != name:
-            by_name = ctx.cache.get("by_name")
-            if by_name is None:
-                by_name = ctx.cache["by_name"] = {other.name: other for other in ctx.placement.guests}
-            other = by_name[owner]
+            other = _guest_named(ctx, owner)
             if other.pins is not None:
                 vcpus = [vcpu for vcpu, pin in enumerate(other.pins) if pin == cpu]
             else:
@@ -1525,6 +1520,22 @@ def _words(ctx: _HostContext, guest: Guest, cpu: int, include_self: bool = True)
     found.sort()
     words.extend(text for owner, _order, text in found if owner != name)
     return words
+
+
+def _guest_named(ctx: _HostContext, name: str) -> Guest:
+    by_name = ctx.cache.get("by_name")
+    if by_name is None:
+        by_name = ctx.cache["by_name"] = {other.name: other for other in ctx.placement.guests}
+    return by_name[name]
+
+
+def _helper_words(ctx: _HostContext, other: str, order: int) -> str:
+    """Another guest's emulator (order 1) or iothread (order 2 + index), saying when it floats by default."""
+    if order != 1:
+        return "guest %s's iothread %d" % (other, order - 2)
+    if _guest_named(ctx, other).emulator_source == "online":
+        return "guest %s's emulator (not pinned, so on every online CPU)" % other
+    return "guest %s's emulator" % other
 
 
 def _users(ctx: _HostContext) -> Tuple[Dict[int, List[Tuple[str, int, str]]], List[Any], List[Any]]:
@@ -1575,8 +1586,8 @@ def _users(ctx: _HostContext) -> Tuple[Dict[int, List[Tuple[str, int, str]]], Li
 
 
 def _emulator_default_note(guest: Guest) -> str:
-    if guest.emulator_source == "vcpus":
-        return " (no emulator pin and no <vcpu cpuset>: taken to run where the vCPUs may run)"
+    if guest.emulator_source == "online":
+        return " (no emulator pin and no <vcpu cpuset>: libvirt runs it on every online CPU)"
     if guest.emulator_source == "vcpu_cpuset":
         return " (no emulator pin: libvirt runs it on the <vcpu cpuset>)"
     return ""

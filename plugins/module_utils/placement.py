@@ -271,6 +271,7 @@ class PlacedGuest:
     tolerant: bool             # its plan gave siblings of its cores away on purpose
     shared: bool               # planned with thread_policy share: floats over the shared pool, however small
     record: Mapping[str, Any] = field(compare=False, hash=False, repr=False)
+    emulator_floats: bool = False  # no <emulatorpin>, no <vcpu cpuset>: libvirt runs it on every online CPU
 
     @property
     def pinned(self) -> bool:
@@ -330,8 +331,16 @@ def _parse_placed_guest(where: str, raw: Any, host: Host) -> PlacedGuest:
     vcpus = tuple(tuple(sorted(_cpus_of("%s.vcpus[%d]" % (where, i), pins, host)))
                   for i, pins in enumerate(raw_vcpus))
     emulator_raw = raw.get("emulator")
+    floats = False
     if emulator_raw is None:
-        emulator = tuple(sorted({c for pins in vcpus for c in pins}))  # libvirt's default: where the vCPUs run
+        # libvirt's default without <emulatorpin>: the <vcpu cpuset>, else every
+        # online CPU (docs/placement.md), as the hint engine takes it.
+        cpuset = raw.get("vcpu_cpuset")
+        floats = cpuset is None
+        if cpuset is not None:
+            emulator = tuple(sorted(_cpus_of(where + ".vcpu_cpuset", cpuset, host)))
+        else:
+            emulator = tuple(sorted(host.online))
     else:
         emulator = tuple(sorted(_cpus_of(where + ".emulator", emulator_raw, host, allow_empty=True)))
     io_raw = raw.get("iothreads") or []
@@ -346,7 +355,7 @@ def _parse_placed_guest(where: str, raw: Any, host: Host) -> PlacedGuest:
     record = raw.get("plan")
     tolerant = isinstance(record, Mapping) and record.get("core_sharing") == "tolerant"
     shared = isinstance(record, Mapping) and record.get("thread_policy") == "share"
-    return PlacedGuest(name, vcpus, emulator, iothreads, reserved, topology, tolerant, shared, raw)
+    return PlacedGuest(name, vcpus, emulator, iothreads, reserved, topology, tolerant, shared, raw, floats)
 
 
 def _topology(where: str, raw: Any) -> Topology:
@@ -521,11 +530,13 @@ class _Ledger:
         self.housekeeping = housekeeping
         self.users: Dict[int, List[Tuple[str, str]]] = {cpu: [] for cpu in host.online}
         self.tolerant: Set[str] = set()
+        self.floating_emulators: Set[str] = set()
 
     def copy(self) -> "_Ledger":
         other = _Ledger(self.host, self.housekeeping)
         other.users = {cpu: list(users) for cpu, users in self.users.items()}
         other.tolerant = set(self.tolerant)
+        other.floating_emulators = set(self.floating_emulators)
         return other
 
     def add(self, name: str, role: str, cpus: Iterable[int]) -> None:
@@ -542,6 +553,8 @@ class _Ledger:
         self.add(guest.name, ROLE_RESERVED, guest.reserved)
         if guest.tolerant:
             self.tolerant.add(guest.name)
+        if guest.emulator_floats:
+            self.floating_emulators.add(guest.name)
 
     def remove(self, name: str) -> None:
         for cpu, users in self.users.items():
@@ -1417,6 +1430,14 @@ def _why_unplaced(demand: _Demand, before: Mapping[Tuple[int, int], int], ledger
         "one NUMA node" if not demand.may_span else "the host")
     reasons.append({"code": "no_room", "message": "needs %s%s in %s; the host has %s"
                     % (needs, extra, where, free or "no free cores")})
+    if ledger.floating_emulators:
+        names = sorted(ledger.floating_emulators)
+        reasons.append({"code": "emulator_floating", "message": "guest%s %s ha%s no emulator pin and no <vcpu cpuset>, "
+                        "so libvirt runs %s emulator on every online CPU and no core is free of it; give %s "
+                        "an <emulatorpin> (or plan it with hvfleet.smt.cpu_pinning)" % ("s" if len(names) > 1 else "", ", ".join(names),
+                                                            "ve" if len(names) > 1 else "s",
+                                                            "their" if len(names) > 1 else "its",
+                                                            "them" if len(names) > 1 else "it")})
     return reasons
 
 

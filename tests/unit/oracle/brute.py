@@ -255,16 +255,11 @@ def _emulator(guest, facts):
     if guest.get("emulator") is not None:
         return list(guest["emulator"])
     # docs/placement.md: without a pin the emulator runs on the <vcpu cpuset> when
-    # the placement gives one; without either, the engine still takes it to run
-    # where the vCPUs may run (known issue: libvirt uses every online CPU).
+    # the placement gives one; without either, on every online CPU (libvirt's
+    # formatdomain documentation of <emulatorpin>).
     if guest.get("vcpu_cpuset") is not None:
         return list(guest["vcpu_cpuset"])
-    out = []
-    for cpus in vcpu_sets(guest):
-        for cpu in cpus:
-            if cpu not in out:
-                out.append(cpu)
-    return out
+    return list(facts["cpus"]["online"])
 
 
 def _iothreads(guest):

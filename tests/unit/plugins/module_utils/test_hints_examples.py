@@ -412,19 +412,35 @@ def test_dedicated_reasons_name_each_kind_of_foreign_user():
     assert messages(result, "dedicated", "iothread_on_pin")[0].startswith("vCPU 1 runs on CPU 2")
 
 
-def test_unpinned_emulator_without_cpuset_is_taken_to_run_where_its_vcpus_run():
-    """Neither <emulatorpin> nor <vcpu cpuset>: for now the union of the guest's vCPU pins.
+def test_unpinned_emulator_without_cpuset_runs_on_every_online_cpu():
+    """Neither <emulatorpin> nor <vcpu cpuset>: libvirt pins the emulator to every online CPU.
 
-    Known issue (docs/placement.md): libvirt then lets the emulator run on every
-    online CPU; the engine switches to that together with the planner.
+    So it may run beside every other guest's vCPUs, and on them: no guest of
+    the host keeps dedicated or no_nonarch_core_sharing, and each denial names
+    the floating emulator (docs/placement.md).
     """
     mine = guest("g", WHOLE, threads=2)
     other = guest("h", [3, 7], threads=2, emulator=None)
     result = decide(smt2(4), placement([mine, other], housekeeping=[0, 4]), "g")
-    assert granted(result) == {"accurate_topology", "no_nonarch_core_sharing", "dedicated"}
+    assert granted(result) == {"accurate_topology"}
+    assert set(codes(result, "dedicated")) == {"guest_on_pin"}
+    assert messages(result, "dedicated", "guest_on_pin")[:2] == [
+        "vCPU 0's CPU 1 is also used by guest h's emulator (not pinned, so on every online CPU)",
+        "vCPU 1's CPU 5 is also used by guest h's emulator (not pinned, so on every online CPU)",
+    ]
+    assert "sibling_shared" in codes(result, "no_nonarch_core_sharing")
     own = decide(smt2(4), placement([mine, other], housekeeping=[0, 4]), "h")
     assert codes(own, "dedicated") == ["emulator_on_pin"]
-    assert "no emulator pin and no <vcpu cpuset>" in own["dedicated"]["reasons"][0]["message"]
+    assert "libvirt runs it on every online CPU" in own["dedicated"]["reasons"][0]["message"]
+
+
+def test_unpinned_emulator_on_a_host_with_offline_cpus_stays_off_them():
+    """Only online CPUs: an offline CPU runs nothing, so a guest there is not blamed on it."""
+    host = smt2(4, offline=[7])
+    parsed = validate_placement(placement([guest("h", [3], threads=1, emulator=None)]), host)
+    assert parsed.guests[0].emulator == (0, 1, 2, 3, 4, 5, 6)
+    slow = validate_placement(placement([guest("h", [3], threads=1, emulator=None, vcpu_cpuset=None, state="x")]), host)
+    assert slow.guests[0].emulator == (0, 1, 2, 3, 4, 5, 6)
 
 
 def test_unpinned_emulator_runs_on_the_vcpu_cpuset_when_there_is_one():

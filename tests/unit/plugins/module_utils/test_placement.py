@@ -328,6 +328,22 @@ def test_reserved_siblings_of_a_placed_guest_stay_reserved():
     assert planned(result, "w")["vcpus"][0][0] not in (1, 5)
 
 
+def test_a_placed_guest_without_emulator_pin_floats_it_over_every_online_cpu():
+    """libvirt's default (docs/placement.md): no core is free of that emulator, and the planner says why."""
+    facts = smt2(4)
+    current = {"schema": 1, "housekeeping": [0, 4], "guests": [
+        {"name": "old", "vcpus": [[1], [5]], "topology": {"sockets": 1, "dies": 1, "cores": 1, "threads": 2}}]}
+    result = P.plan(facts, [guest("new", 2)], placement=current)
+    assert result["unplaced"] == ["new"]
+    codes = [r["code"] for r in result["guests"]["new"]["reasons"]]
+    assert codes == ["no_room", "emulator_floating"]
+    assert "guest old has no emulator pin" in result["guests"]["new"]["reasons"][1]["message"]
+    # Its <vcpu cpuset> keeps the emulator there, so the other cores are free again.
+    current["guests"][0]["vcpu_cpuset"] = [0, 4]
+    result = P.plan(facts, [guest("new", 2)], placement=current)
+    assert result["placed"] == ["new"]
+
+
 def test_a_guest_name_already_placed_is_an_error():
     current = {"schema": 1, "housekeeping": [0, 4], "guests": [{"name": "a", "vcpus": [[1]]}]}
     with pytest.raises(PlanError, match="not placed yet"):
