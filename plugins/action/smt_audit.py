@@ -100,7 +100,6 @@ class ActionModule(ActionBase):
         return result
 
 
-
 def domain_hosts(guest, declared, recorded, option, groups):
     """Every host the guest may move to now, or None when nobody declared it.
 

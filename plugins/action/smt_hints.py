@@ -105,7 +105,6 @@ class ActionModule(ActionBase):
         return result
 
 
-
 def _guest_names(placement):
     if not isinstance(placement, Mapping) or not isinstance(placement.get("guests"), list):
         return []  # the engine reports a malformed placement when it reads it
