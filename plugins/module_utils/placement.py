@@ -1432,12 +1432,12 @@ def _why_unplaced(demand: _Demand, before: Mapping[Tuple[int, int], int], ledger
                     % (needs, extra, where, free or "no free cores")})
     if ledger.floating_emulators:
         names = sorted(ledger.floating_emulators)
-        reasons.append({"code": "emulator_floating", "message": "guest%s %s ha%s no emulator pin and no <vcpu cpuset>, "
-                        "so libvirt runs %s emulator on every online CPU and no core is free of it; give %s "
-                        "an <emulatorpin> (or plan it with hvfleet.smt.cpu_pinning)" % ("s" if len(names) > 1 else "", ", ".join(names),
-                                                            "ve" if len(names) > 1 else "s",
-                                                            "their" if len(names) > 1 else "its",
-                                                            "them" if len(names) > 1 else "it")})
+        several = len(names) > 1
+        message = ("guest%s %s ha%s no emulator pin and no <vcpu cpuset>, so libvirt runs %s emulator on every "
+                   "online CPU and no core is free of it; give %s an <emulatorpin> (or plan it with "
+                   "hvfleet.smt.cpu_pinning)") % ("s" if several else "", ", ".join(names), "ve" if several else "s",
+                                                  "their" if several else "its", "them" if several else "it")
+        reasons.append({"code": "emulator_floating", "message": message})
     return reasons
 
 
