@@ -11,7 +11,6 @@ and ``kernel/sched/isolation.c`` for ``isolcpus=[flags,]cpulist``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import List, Optional, Tuple
 
 from ansible_collections.hvfleet.smt.plugins.module_utils.cpulist import parse_cpulist
@@ -20,21 +19,35 @@ from ansible_collections.hvfleet.smt.plugins.module_utils.errors import CpulistE
 ISOLCPUS_FLAGS = ("nohz", "domain", "managed_irq")
 
 
-@dataclass(frozen=True)
+# Plain slotted classes rather than dataclasses: smt_facts compiles and runs
+# this file from its AnsiballZ zip on every run, and creating frozen
+# dataclasses costs it measurable time (see topology._Record).
+
+
 class Isolcpus:
-    cpus: Tuple[int, ...]
-    flags: Tuple[str, ...]  # the kernel's default with no flags is "domain"
+    __slots__ = ("cpus", "flags")
+
+    def __init__(self, cpus: Tuple[int, ...], flags: Tuple[str, ...]):
+        self.cpus = cpus
+        self.flags = flags  # the kernel's default with no flags is "domain"
+
+    def __repr__(self):
+        return "Isolcpus(cpus=%r, flags=%r)" % (self.cpus, self.flags)
 
 
-@dataclass(frozen=True)
 class Cmdline:
-    raw: str
-    nosmt: Optional[str]  # None, "nosmt" (reversible) or "force"
-    mitigations: Optional[str]
-    l1tf: Optional[str]
-    isolcpus: Optional[Isolcpus]
-    nohz_full: Optional[Tuple[int, ...]]
-    irqaffinity: Optional[Tuple[int, ...]]
+    __slots__ = ("raw", "nosmt", "mitigations", "l1tf", "isolcpus", "nohz_full", "irqaffinity")
+
+    def __init__(self, raw: str, nosmt: Optional[str], mitigations: Optional[str], l1tf: Optional[str],
+                 isolcpus: Optional[Isolcpus], nohz_full: Optional[Tuple[int, ...]],
+                 irqaffinity: Optional[Tuple[int, ...]]):
+        self.raw = raw
+        self.nosmt = nosmt  # None, "nosmt" (reversible) or "force"
+        self.mitigations = mitigations
+        self.l1tf = l1tf
+        self.isolcpus = isolcpus
+        self.nohz_full = nohz_full
+        self.irqaffinity = irqaffinity
 
     @property
     def mitigations_nosmt(self) -> bool:

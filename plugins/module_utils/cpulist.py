@@ -25,8 +25,6 @@ ACCEPTED = (
 LIBVIRT = "a libvirt cpuset such as '0-3,^2,8'"
 HEXMASK = "a hex CPU mask: comma-separated 32-bit words, most significant first"
 
-_DIGITS = frozenset("0123456789")
-
 
 def parse_printed(text: str) -> List[int]:
     """Parse a cpulist exactly as sysfs prints it (strict, ascending, no overlap).
@@ -190,4 +188,5 @@ def _as_cpu(value) -> int:
 
 
 def _is_uint(token: str) -> bool:
-    return bool(token) and all(c in _DIGITS for c in token)
+    """ASCII digits only (``str.isdigit`` alone also takes e.g. ``"\u0663"``); C speed, no generator."""
+    return token.isdigit() and token.isascii()

@@ -28,12 +28,13 @@ _MISSING = (errno.ENOENT, errno.ENOTDIR)
 _FLAGS = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0)
 
 
-def read_text(path: str, optional: bool = False, limit: int = 1 << 24) -> Optional[str]:
-    """Return the file's text; ``None`` if it is absent and ``optional``.
+def read_bytes(path: str, optional: bool = False, limit: int = 1 << 24) -> Optional[bytes]:
+    """Return the file's bytes; ``None`` if it is absent and ``optional``.
 
     ``os.open``/``os.read`` rather than ``open()``: a 4,096-CPU host means
     ~15,000 small reads, and the buffered-text machinery is most of the cost.
-    Reads until end of file (a short read is not taken as the end), but the
+    Reads until end of file (a short read is not taken as the end: a
+    ``/proc`` seq_file hands out one page of records per read), but the
     usual one-chunk file costs no list or join.
     """
     try:
@@ -60,6 +61,16 @@ def read_text(path: str, optional: bool = False, limit: int = 1 << 24) -> Option
         raise FactsError(path, _describe(err), "a readable regular file") from None
     finally:
         os.close(fd)
+    return data
+
+
+def read_text(path: str, optional: bool = False, limit: int = 1 << 24) -> Optional[str]:
+    """Return the file's text (UTF-8); ``None`` if it is absent and ``optional``."""
+    data = read_bytes(path, optional, limit)
+    return None if data is None else _decode(path, data)
+
+
+def _decode(path: str, data: bytes) -> str:
     if data.isascii():
         return data.decode("ascii")
     try:
@@ -69,17 +80,21 @@ def read_text(path: str, optional: bool = False, limit: int = 1 << 24) -> Option
 
 
 def read_int(path: str, optional: bool = False, minimum: int = 0) -> Optional[int]:
-    text = read_text(path, optional)
-    if text is None:
+    """An integer file such as ``core_id``; checked on the bytes, decoded only to report a bad one.
+
+    ``bytes.isdigit`` knows only ASCII digits, which is what the kernel
+    prints; a file that is not UTF-8 fails as such, as :func:`read_text` would.
+    """
+    data = read_bytes(path, optional)
+    if data is None:
         return None
-    token = text.strip()
-    digits = token[1:] if token[:1] == "-" else token
-    if not (digits.isdigit() and digits.isascii()):
-        raise FactsError(path, text, "an integer >= %d" % minimum)
-    value = int(token)
-    if value < minimum:
-        raise FactsError(path, text, "an integer >= %d" % minimum)
-    return value
+    token = data.strip()
+    digits = token[1:] if token[:1] == b"-" else token
+    if digits.isdigit():
+        value = int(token)
+        if value >= minimum:
+            return value
+    raise FactsError(path, _decode(path, data), "an integer >= %d" % minimum)
 
 
 def read_cpulist(path: str, optional: bool = False) -> Optional[List[int]]:
