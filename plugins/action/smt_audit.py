@@ -27,7 +27,7 @@ from ansible_collections.hvfleet.smt.plugins.module_utils.hints import (
     Policy,
     plain_data,
 )
-from ansible_collections.hvfleet.smt.plugins.plugin_utils.hostvars import host_facts, host_var
+from ansible_collections.hvfleet.smt.plugins.plugin_utils.hostvars import host_facts, host_var, member_data
 
 ARGUMENT_SPEC = {
     "migration_domain": {"type": "raw"},
@@ -59,26 +59,10 @@ class ActionModule(ActionBase):
             if args["facts_error"]:
                 facts = None  # never older (cached) facts in place of a failed read
             placement = args["placement"] if args["placement"] is not None else host_var(hostvars, current, "hvfleet_placement")
-            members = {current: (plain_data(facts), plain_data(placement))}
-            domains = {}
-            domain_errors = {}
-            for guest, told, declared in guests_needing_domains(members[current][1]):
-                try:
-                    hosts = domain_hosts(guest, declared, told.migration_domain, args["migration_domain"], groups)
-                except ValueError as err:
-                    domain_errors[guest] = str(err)
-                    continue
-                if hosts is None:
-                    continue  # nobody said where it may go: audit_host denies, as smt_hints does
-                domains[guest] = [current] + [h for h in hosts if h != current]
-                for host in hosts:
-                    if host not in members:
-                        members[host] = (plain_data(host_facts(hostvars, host)),
-                                         plain_data(host_var(hostvars, host, "hvfleet_placement")))
-            audit = audit_host(current, members, domains, audited_at,
-                               policy=Policy(withhold=frozenset(args["withhold"])),
-                               placement_error=args["placement_error"] or None,
-                               domain_errors=domain_errors)
+            own = (plain_data(facts), plain_data(placement))
+            audit = audit_one(current, own, lambda host: member_data(hostvars, host), groups, audited_at,
+                              migration_domain=args["migration_domain"], withhold=args["withhold"],
+                              placement_error=args["placement_error"] or None)
         except (PlacementError, AuditError) as err:
             result.update(failed=True, msg="smt_audit: %s" % err)
             return result
@@ -98,6 +82,34 @@ class ActionModule(ActionBase):
             else:
                 result["warnings"] = lines
         return result
+
+
+def audit_one(current, own, member, groups, audited_at, migration_domain=None, withhold=(), placement_error=None):
+    """Audit ``current``'s guests: ``own`` is its (facts, placement) as plain data, ``member(host)`` the same
+    for any host a guest may move to (read only when needed).
+
+    Raises PlacementError, AuditError, ValueError or TypeError. Shared with the
+    smt_pipeline action, so the main playbook's one task audits exactly as this one does.
+    """
+    members = {current: own}
+    domains = {}
+    domain_errors = {}
+    for guest, told, declared in guests_needing_domains(own[1]):
+        try:
+            hosts = domain_hosts(guest, declared, told.migration_domain, migration_domain, groups)
+        except ValueError as err:
+            domain_errors[guest] = str(err)
+            continue
+        if hosts is None:
+            continue  # nobody said where it may go: audit_host denies, as smt_hints does
+        domains[guest] = [current] + [h for h in hosts if h != current]
+        for host in hosts:
+            if host not in members:
+                members[host] = member(host)
+    return audit_host(current, members, domains, audited_at,
+                      policy=Policy(withhold=frozenset(withhold)),
+                      placement_error=placement_error,
+                      domain_errors=domain_errors)
 
 
 def domain_hosts(guest, declared, recorded, option, groups):

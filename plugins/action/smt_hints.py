@@ -24,7 +24,7 @@ from ansible_collections.hvfleet.smt.plugins.module_utils.hints import (
     deny_unknown_domain,
     plain_data as _plain,
 )
-from ansible_collections.hvfleet.smt.plugins.plugin_utils.hostvars import host_facts, host_var
+from ansible_collections.hvfleet.smt.plugins.plugin_utils.hostvars import host_facts, host_var, member_data
 
 ARGUMENT_SPEC = {
     "guests": {"type": "list", "elements": "str"},
@@ -50,34 +50,12 @@ class ActionModule(ActionBase):
         hostvars = task_vars.get("hostvars") or {}
         groups = task_vars.get("groups") or {}
         try:
-            members = {}
             facts = args["facts"] if args["facts"] is not None else host_facts(hostvars, current)
             placement = args["placement"] if args["placement"] is not None else host_var(hostvars, current, "hvfleet_placement")
-            members[current] = (_plain(facts), _plain(placement))
-            wanted = args["guests"]
-            if wanted is None:
-                wanted = _guest_names(members[current][1])
-            domains = {}
-            unknown = []
-            for guest in wanted:
-                declared = _declared_domain(members[current][1], guest)
-                spec = declared if declared is not None else args["migration_domain"]
-                hosts = _resolve_domain(spec, groups, guest)
-                if hosts is None:
-                    # Nobody said where it may go: decide here for the reasons, then deny.
-                    unknown.append(guest)
-                    hosts = []
-                domains[guest] = [current] + [h for h in hosts if h != current]
-                for host in hosts:
-                    if host not in members:
-                        members[host] = (
-                            _plain(host_facts(hostvars, host)),
-                            _plain(host_var(hostvars, host, "hvfleet_placement")),
-                        )
-            statements = decide_domains(members, domains, current, Policy(withhold=frozenset(args["withhold"])))
-            for guest in unknown:
-                statements[guest] = deny_unknown_domain(statements[guest], guest, current)
-                domains[guest] = None
+            own = (_plain(facts), _plain(placement))
+            statements, domains = decide_host(
+                current, own, lambda host: member_data(hostvars, host), groups,
+                migration_domain=args["migration_domain"], wanted=args["guests"], withhold=args["withhold"])
         except PlacementError as err:
             result.update(failed=True, msg="smt_hints: %s" % err)
             return result
@@ -87,7 +65,7 @@ class ActionModule(ActionBase):
         result["changed"] = False
         result["statements"] = statements
         result["migration_domains"] = domains
-        if members[current][1] is None and args["guests"] is None:
+        if own[1] is None and args["guests"] is None:
             result.setdefault("warnings", []).append(
                 "host %s has no hvfleet_placement (and no placement option): no guest was decided" % current
             )
@@ -103,6 +81,40 @@ class ActionModule(ActionBase):
             result["failed"] = True
             result["msg"] = "smt_hints: statements required by fail_on_deny were denied: " + "; ".join(denied)
         return result
+
+
+def decide_host(current, own, member, groups, migration_domain=None, wanted=None, withhold=()):
+    """Decide the statements of ``current``'s guests across their migration domains.
+
+    ``own`` is its (facts, placement) as plain data, ``member(host)`` the same
+    for any other host a guest may move to (read only when needed). Returns
+    (statements per guest, migration domain per guest: None for a guest
+    nobody declared a domain for, which is denied). Raises PlacementError,
+    ValueError or TypeError. Shared with the smt_pipeline action, so the
+    main playbook's one task decides exactly as this one does.
+    """
+    members = {current: own}
+    if wanted is None:
+        wanted = _guest_names(own[1])
+    domains = {}
+    unknown = []
+    for guest in wanted:
+        declared = _declared_domain(own[1], guest)
+        spec = declared if declared is not None else migration_domain
+        hosts = _resolve_domain(spec, groups, guest)
+        if hosts is None:
+            # Nobody said where it may go: decide here for the reasons, then deny.
+            unknown.append(guest)
+            hosts = []
+        domains[guest] = [current] + [h for h in hosts if h != current]
+        for host in hosts:
+            if host not in members:
+                members[host] = member(host)
+    statements = decide_domains(members, domains, current, Policy(withhold=frozenset(withhold)))
+    for guest in unknown:
+        statements[guest] = deny_unknown_domain(statements[guest], guest, current)
+        domains[guest] = None
+    return statements, domains
 
 
 def _guest_names(placement):

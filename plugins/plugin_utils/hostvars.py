@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from ansible_collections.hvfleet.smt.plugins.module_utils.hints import plain_data
+
 
 def host_var(hostvars, host, name):
     """A variable of ``host`` as Ansible templates it; None when the host or the variable is absent."""
@@ -29,3 +31,8 @@ def host_facts(hostvars, host):
     if isinstance(ansible_facts, Mapping) and ansible_facts.get("hvfleet_smt") is not None:
         return ansible_facts["hvfleet_smt"]
     return host_var(hostvars, host, "hvfleet_smt")
+
+
+def member_data(hostvars, host):
+    """A host's (facts, placement) as the hint engine and the audit read them: plain data from ``hostvars``."""
+    return plain_data(host_facts(hostvars, host)), plain_data(host_var(hostvars, host, "hvfleet_placement"))
