@@ -6,7 +6,10 @@ arguments ``cpuid.qemu_arguments`` produced, reads the leaves the payload
 prints on COM1, and compares them with ``cpuid.cpuid_table`` and with a
 baseline boot. QMP (``qom-get`` on vCPU 0) shows which properties QEMU really
 applied, which is the only evidence available for Hyper-V bits on hosts whose
-KVM lacks ``KVM_CAP_HYPERV``.
+KVM lacks ``KVM_CAP_HYPERV``. The payload also prints the fw_cfg file
+``opt/org.hvfleet/smt-hints`` it finds: cases booted with the statement
+document check that the guest read it back and that the collection's parser
+makes the rendered document of it; cases without it, that the guest found none.
 
 Used by tests/unit/plugins/module_utils/test_cpuid_kvm.py (fast: a 64 KiB
 loader instead of SeaBIOS) and by the Molecule scenario ``cpuid_kvm``
@@ -16,8 +19,12 @@ things. CLI::
     python3 cpuid_probe.py run --workdir DIR [--firmware seabios|loader] [--output FILE]
     python3 cpuid_probe.py run-libvirt --workdir DIR [--output FILE]
     python3 cpuid_probe.py clean-libvirt
+    python3 cpuid_probe.py read-serial FILE
 
 prints (or writes) a JSON report; exit status 0 only when every check passed.
+``read-serial`` prints what the last boot in a serial log read (``read_serial``)
+for checks elsewhere (the Molecule scenario ``libvirt``); it exits 0 whenever the
+log could be read.
 ``run-libvirt`` boots the dedicated and Hyper-V cases as transient libvirt
 domains rendered by ``cpuid.apply_libvirt_changes`` (needs a running libvirtd).
 """
@@ -74,6 +81,53 @@ def cpuid_module():
     sys.path.insert(0, root)
     from ansible_collections.hvfleet.smt.plugins.module_utils import cpuid
     return cpuid
+
+
+def document_module():
+    """statement_document, imported like ``cpuid_module`` (the guest side's own parser)."""
+    cpuid_module()
+    from ansible_collections.hvfleet.smt.plugins.module_utils import statement_document
+    return statement_document
+
+
+def read_fw_cfg(text):
+    """The fw_cfg section of a serial log, with the document parsed by statement_document.
+
+    ``{"state", "size", "content", "document", "error"}``: ``content`` is the
+    file as the guest read it (base64 text), ``document`` what the collection's
+    strict parser makes of it (``to_dict``), or None with ``error`` saying why.
+    """
+    report = {"state": "missing", "size": None, "content": None, "document": None, "error": None}
+    try:
+        section = cpuid_payload.parse_fw_cfg(text)
+    except ValueError as exc:
+        report.update(state="garbled", error=str(exc))
+        return report
+    report.update(state=section["state"], size=section["size"])
+    if section["state"] != "file":
+        return report
+    report["content"] = section["data"].decode("ascii", errors="backslashreplace")
+    sd = document_module()
+    try:
+        report["document"] = sd.parse_document(
+            sd.document_from_fw_cfg(section["data"])).to_dict()
+    except sd.DocumentError as exc:
+        report["error"] = str(exc)
+    return report
+
+
+def read_serial(path):
+    """What the last boot in a serial log printed: CPUID leaves, the fw_cfg file, END."""
+    with open(path, encoding="ascii", errors="replace") as handle:
+        text = handle.read()
+    leaves = parse_serial(text)
+    return {
+        "serial": path,
+        "finished": re.search(r"(?m)^END\r?$", text) is not None,
+        "leaves": {slot: {reg: "0x%08X" % value for reg, value in regs.items()}
+                   for slot, regs in leaves.items()},
+        "fw_cfg": read_fw_cfg(text),
+    }
 
 
 # --------------------------------------------------------------------------
@@ -233,6 +287,7 @@ def boot(binary, image, firmware, accel, arguments, workdir, name):
         "stderr": stderr_text.strip(),
         "properties": properties,
         "leaves": parse_serial(output) if status == cpuid_payload.EXIT_STATUS else {},
+        "fw_cfg": read_fw_cfg(output),
         "finished": status == cpuid_payload.EXIT_STATUS and output.rstrip().endswith("END"),
     }
 
@@ -344,6 +399,29 @@ SMT = {"sockets": 1, "dies": 1, "cores": 2, "threads": 2}
 DIES = {"sockets": 1, "dies": 2, "cores": 3, "threads": 2}
 
 
+def document_text(data, host="cpuid-kvm"):
+    """The encoded statement document for engine-shaped statements (fixed issue time)."""
+    sd = document_module()
+    return sd.encode_document(sd.build_document(sd.statements_from_data(data), host, None,
+                                                "2026-11-25T05:00:00Z"))
+
+
+def check_fw_cfg(check, name, read, text):
+    """The guest printed the fw_cfg file and it is ``text``'s document; or no file for None."""
+    if text is None:
+        check("%s: without the document the guest finds no fw_cfg file (FWCFG-NONE)" % name,
+              read["state"] == "none", "guest printed: %r" % read)
+        return
+    sd = document_module()
+    want = sd.parse_document(text).to_dict()
+    check("%s: the guest read %s over fw_cfg I/O ports and it parses to the rendered document"
+          % (name, sd.FW_CFG_NAME),
+          read["state"] == "file" and read["content"] == sd.fw_cfg_content(text)
+          and read["document"] == want,
+          "guest printed: state %s, %s bytes, parsed %s; error %s; want %s"
+          % (read["state"], read["size"], read["document"], read["error"], want))
+
+
 class Runner:
     def __init__(self, workdir, firmware="loader"):
         if firmware not in BOOT_TIMEOUT:
@@ -363,9 +441,12 @@ class Runner:
                                 hyperv=hyperv, vendor=vendor, request=request)
 
     def run(self, name, settings, accel="kvm", cpu_model="host", extra=HOST_QUIRK_FLAGS,
-            enforce=True):
+            enforce=True, document=None):
+        """Boot with the rendered CPU arguments, and the document's -fw_cfg/-smbios if given."""
         arguments = self.cpuid.qemu_arguments(settings, self.version, cpu_model=cpu_model,
                                               extra_cpu_flags=extra, enforce=enforce)
+        if document is not None:
+            arguments += document_module().qemu_arguments(document)
         result = boot(self.binary, self.images[self.firmware], self.firmware, accel, arguments,
                       self.workdir, name)
         result["arguments"] = arguments
@@ -394,10 +475,19 @@ def run_all(workdir, firmware="loader"):
     vendor = vendor_of(baseline["leaves"]) if finished(baseline) else None
     check("baseline: CPU vendor recognised from leaf 0", vendor is not None,
           "vendor %r (the table's vendor rows need GenuineIntel or AuthenticAMD)" % vendor)
-    granted = runner.run("dedicated_granted", runner.settings(
-        statements(dedicated=True, accurate_topology=True), FLAT, vendor=vendor))
-    refused = runner.run("dedicated_denied", runner.settings(
-        statements(accurate_topology=True, no_nonarch_core_sharing=True), FLAT, vendor=vendor))
+    # The two cases also get their statement document by -fw_cfg, as the qemu_args
+    # backend writes it; the guest reads it back over fw_cfg's I/O ports.
+    granted_data = statements(dedicated=True, accurate_topology=True)
+    refused_data = statements(accurate_topology=True, no_nonarch_core_sharing=True)
+    granted = runner.run("dedicated_granted", runner.settings(granted_data, FLAT, vendor=vendor),
+                         document=document_text(granted_data))
+    refused = runner.run("dedicated_denied", runner.settings(refused_data, FLAT, vendor=vendor),
+                         document=document_text(refused_data))
+    for result, data in ((granted, granted_data), (refused, refused_data)):
+        if result["finished"]:
+            check_fw_cfg(check, result["name"], result["fw_cfg"], document_text(data))
+    if baseline["finished"]:
+        check_fw_cfg(check, "baseline", baseline["fw_cfg"], None)
     if finished(granted) and finished(refused) and vendor:
         for result, want in ((granted, 1), (refused, 0), (baseline, 0)):
             edx = result["leaves"].get(key(0x40000001, 0), {}).get("edx")
@@ -552,7 +642,7 @@ def libvirt_boot(name, domain_xml, serial):
     started = time.monotonic()
     created = virsh("create", path, check=False)
     result = {"name": name, "started": created.returncode == 0, "error": created.stderr.strip(),
-              "cmdline": [], "finished": False, "leaves": {}}
+              "cmdline": [], "finished": False, "leaves": {}, "fw_cfg": read_fw_cfg("")}
     if not result["started"]:
         return result
     try:
@@ -572,6 +662,7 @@ def libvirt_boot(name, domain_xml, serial):
             time.sleep(0.5)
         result["finished"] = "END" in output
         result["leaves"] = parse_serial(output)
+        result["fw_cfg"] = read_fw_cfg(output)
         result["seconds"] = round(time.monotonic() - started, 2)
         result["tainted"] = "tainted" in virsh("dominfo", name, check=False).stdout.lower() or \
             _log_says_tainted(name)
@@ -659,6 +750,7 @@ def _run_libvirt(workdir):
               "started=%s finished=%s %s" % (result["started"], result["finished"], result["error"]))
         if not result["finished"]:
             continue
+        check_fw_cfg(check, "libvirt %s" % case, result["fw_cfg"], text)
         kvm_features = 0x40000101 if hyperv and kvm_has_hyperv() else 0x40000001
         edx = result["leaves"].get(key(kvm_features, 0), {}).get("edx")
         want = int(case != "dedicated_denied")
@@ -712,7 +804,17 @@ def main(argv=None):
     through.add_argument("--workdir")
     through.add_argument("--output")
     sub.add_parser("clean-libvirt", help="destroy leftover hvfleet-cpuid-* domains (JSON out)")
+    serial = sub.add_parser("read-serial", help="what a payload's serial log says (JSON out)")
+    serial.add_argument("log")
     args = parser.parse_args(argv)
+    if args.command == "read-serial":
+        try:
+            print(json.dumps(read_serial(args.log), indent=2, sort_keys=True))
+        except OSError as exc:
+            print("cpuid_probe: cannot read the serial log %s: %s" % (args.log, exc.strerror),
+                  file=sys.stderr)
+            return 2
+        return 0
     if args.command == "clean-libvirt":
         try:
             print(json.dumps(clean_libvirt()))

@@ -120,3 +120,49 @@ def test_statement_document_arguments_are_accepted_by_qemu(tmp_path):
                         str(tmp_path), "document")
     assert result["finished"], json.dumps(result, indent=1, default=str)
     assert os.path.getsize(images["seabios"]) == 512
+    read = result["fw_cfg"]
+    assert read["state"] == "file", read
+    assert read["content"] == sd.fw_cfg_content(text)
+    assert read["document"] == sd.parse_document(text).to_dict()
+
+
+def test_guest_reads_the_document_over_fw_cfg_exactly_when_given(report):
+    """The granted and denied cases boot with their document; the baseline without any."""
+    found = checks(report, "fw_cfg")
+    assert len(found) == 3
+    assert not failed(found), failed(found)
+    assert report["runs"]["baseline"]["fw_cfg"]["state"] == "none"
+    granted = report["runs"]["dedicated_granted"]["fw_cfg"]["document"]
+    refused = report["runs"]["dedicated_denied"]["fw_cfg"]["document"]
+    assert granted["statements"]["dedicated"]["granted"] is True
+    assert refused["statements"]["dedicated"]["granted"] is False
+    assert refused["statements"]["dedicated"]["reasons"] == ["test_denied"]
+
+
+def _boot_payload(tmp_path, name, fw_cfg, fw_cfg_file=None):
+    binary = probe.require_qemu_and_kvm()
+    sector = probe.cpuid_payload.boot_sector(fw_cfg_file=fw_cfg_file)
+    image = tmp_path / ("%s.bin" % name)
+    image.write_bytes(probe.cpuid_payload.firmware_image(sector))
+    arguments = ["-cpu", "host,-arch-capabilities"]
+    for file_name, content in fw_cfg:
+        arguments += ["-fw_cfg", "name=%s,string=%s" % (file_name, content)]
+    result = probe.boot(binary, str(image), "loader", "kvm", arguments, str(tmp_path), name)
+    assert result["finished"], json.dumps(result, indent=1, default=str)
+    return result["fw_cfg"]
+
+
+def test_only_the_exact_file_name_is_read(tmp_path):
+    """Names that share a prefix with the file, before and after it in the directory, do not match."""
+    decoys = [("opt/org.hvfleet/smt-hint", "c2hvcnQ="), ("opt/org.hvfleet/smt-hints2", "bG9uZw==")]
+    assert _boot_payload(tmp_path, "decoys", decoys)["state"] == "none"
+    read = _boot_payload(tmp_path, "among", decoys + [(sd.FW_CFG_NAME, "dGhlIG9uZQ==")])
+    assert (read["state"], read["size"], read["content"]) == ("file", 12, "dGhlIG9uZQ==")
+    assert read["document"] is None and "JSON" in read["error"]
+
+
+def test_another_file_name_is_found_when_asked_for(tmp_path):
+    """The name is a parameter of the sector: a shorter one is compared over its own length."""
+    name = "opt/org.example/a"
+    read = _boot_payload(tmp_path, "other", [(sd.FW_CFG_NAME, "WFla"), (name, "QUJD")], name)
+    assert (read["state"], read["content"]) == ("file", "QUJD")
