@@ -1239,7 +1239,10 @@ def _check(host: Host, current: Placement, only: Optional[FrozenSet[str]] = None
         if clash:
             problems.append("guest %s is pinned to housekeeping CPUs %s" % (guest.name, _fmt(clash)))
     for guest in current.guests:
-        used = set(c for pins in guest.vcpus for c in pins) | set(guest.emulator) | set(guest.reserved)
+        # An emulator floating by libvirt's default is on every CPU whatever the
+        # plan does: lint and the hint engine report it, it is no plan's mistake.
+        emulator = () if guest.emulator_floats else guest.emulator
+        used = set(c for pins in guest.vcpus for c in pins) | set(emulator) | set(guest.reserved)
         used.update(c for pins in guest.iothreads for c in pins)
         for cpu in sorted(used):
             owner = holders.get(cpu)

@@ -81,11 +81,15 @@ def scenarios(draw, max_cores_per_node=6, policies=P.THREAD_POLICIES):
                  "topology": {"sockets": 1, "dies": 1, "clusters": 1, "cores": len(pins), "threads": 1},
                  "emulator": draw(st.sampled_from([housekeeping, sorted(pins)])), "iothreads": [],
                  "migration_domain": None, "source": "live"}
-        shape = draw(st.sampled_from(["pinned", "pinned", "tolerant", "floating", "no topology", "bad topology"]))
+        shape = draw(st.sampled_from(["pinned", "pinned", "tolerant", "floating", "emulator floats", "no topology",
+                                      "bad topology"]))
         if shape == "tolerant":
             entry["plan"] = {"core_sharing": "tolerant"}
-        elif shape == "floating":   # unpinned vCPUs over some CPUs, the emulator where they run
+        elif shape == "floating":   # <vcpu cpuset>: vCPUs and emulator over some CPUs
             entry["vcpus"] = [sorted(pins)] * len(pins)
+            entry["vcpu_cpuset"] = sorted(pins)
+            del entry["emulator"]
+        elif shape == "emulator floats":   # no <emulatorpin>, no <vcpu cpuset>: every online CPU (libvirt)
             del entry["emulator"]
         elif shape == "no topology":
             del entry["topology"]
@@ -127,9 +131,12 @@ def owned_cpus(entry, housekeeping):
     return cpus
 
 
-def used_cpus(entry):
+def used_cpus(entry, online):
     cpus = {c for pins in entry["vcpus"] for c in pins}
-    cpus |= set(entry["emulator"]) if "emulator" in entry else cpus
+    if "emulator" in entry:
+        cpus |= set(entry["emulator"])
+    else:
+        cpus |= set(entry["vcpu_cpuset"]) if "vcpu_cpuset" in entry else set(online)
     cpus |= set(entry.get("reserved") or [])
     return cpus
 
@@ -154,7 +161,7 @@ def test_plan_invariants(scenario):
     # no pCPU given to two guests, nor to a placed guest, nor to host tasks
     taken = set()
     for guest in before["guests"]:
-        taken |= used_cpus(guest)
+        taken |= used_cpus(guest, facts["cpus"]["online"])
     for entry in new:
         mine = owned_cpus(entry, housekeeping)
         assert not mine & taken, (entry["name"], mine & taken)
@@ -275,7 +282,7 @@ def test_exact_on_small_hosts(scenario):
         request.update(odd_vcpus="reject", emulator="share", numa="single")
     result = plan_without_engine(facts, batch, placement=placement)
     host = P.parse_host(facts)
-    busy = {c for g in placement["guests"] for c in used_cpus(g)} | set(placement["housekeeping"])
+    busy = {c for g in placement["guests"] for c in used_cpus(g, facts["cpus"]["online"])} | set(placement["housekeeping"])
     free = {}
     for core in host.cores:
         key = (core.node, core.size)
