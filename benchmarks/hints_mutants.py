@@ -71,13 +71,13 @@ MUTANTS = {
     ),
     "split_siblings_missed": (
         "accurate_topology only checks that a core holds one sibling group",
-        "matches = distinct == n // threads and len(set(zip(groups, cores))) == distinct",
-        "matches = len(set(zip(groups, cores))) == distinct",
+        "matches = distinct == n // threads and all(cores[k::threads] == first for k in range(1, threads))",
+        "matches = len(set(zip(_groups(n, threads), cores))) == distinct",
     ),
     "hidden_siblings_missed": (
         "accurate_topology only checks that a sibling group sits on one core",
-        "matches = distinct == n // threads and len(set(zip(groups, cores))) == distinct",
-        "matches = len(set(zip(groups, cores))) == n // threads",
+        "matches = distinct == n // threads and all(cores[k::threads] == first for k in range(1, threads))",
+        "matches = all(cores[k::threads] == first for k in range(1, threads))",
     ),
     "threads1_unchecked": (
         "one thread per core shown: no check that the pins are on distinct cores",
@@ -122,8 +122,14 @@ MUTANTS = {
     ),
     "vcpu_cpuset_ignored": (
         "an emulator without a pin ignores the <vcpu cpuset> and takes the vCPU pins",
-        "            emulator = tuple(sorted(cpuset))\n",
-        "            emulator = tuple(sorted(set(used)))\n",
+        [
+            ("            emulator = tuple(sorted(cpuset))\n", "            emulator = tuple(sorted(set(used)))\n"),
+            ("                    emulator = tuple(sorted(cpuset_raw)) if _plain_cpus(cpuset_raw, present) else None\n",
+             "                    emulator = tuple(sorted(set(pins))) if _plain_cpus(cpuset_raw, present) else None\n"),
+            ("                emulator_tuples[index] = tuple(sorted(cpuset))\n",
+             "                emulator_tuples[index] = tuple(sorted(set(pins_all[index])))\n"),
+        ],
+        None,
     ),
     "batch_offline_pin_ok": (
         "the whole-host fast path accepts a pin outside the host",

@@ -25,7 +25,7 @@ from __future__ import annotations
 # they are also what keeps the per-guest checks fast. Subclasses (Ansible's
 # tagged values) take the careful path. pylint: disable=unidiomatic-typecheck
 
-from collections import abc
+from collections import Counter, abc
 from dataclasses import dataclass
 from functools import lru_cache
 from itertools import chain, islice, repeat
@@ -641,7 +641,6 @@ def _parse_guest(
         if (
             type(name) is str
             and name
-            and raw.get("vcpu_cpuset") is None
             and type(vcpus) is list
             and vcpus
             and set(map(type, vcpus)) == _LIST_ONLY
@@ -665,19 +664,16 @@ def _parse_guest(
                     if info is None:
                         info = _topology_info(_parse_topology(topology_raw, host, index, name))
                 emulator_raw = raw.get("emulator")
+                cpuset_raw = raw.get("vcpu_cpuset")
                 iothreads_raw = raw.get("iothreads")
                 domain = raw.get("migration_domain")
-                if emulator_raw is None:
+                if emulator_raw is None and cpuset_raw is None:
                     emulator = online or tuple(sorted(set(pins)))
                     emulator_default = "online"
-                elif (
-                    type(emulator_raw) is list
-                    and emulator_raw
-                    and set(map(type, emulator_raw)) == _INT_ONLY
-                    and min(emulator_raw) >= 0
-                    and len(set(emulator_raw)) == len(emulator_raw)
-                    and (present is None or present.issuperset(emulator_raw))
-                ):
+                elif emulator_raw is None:  # libvirt runs the emulator on the <vcpu cpuset>
+                    emulator = tuple(sorted(cpuset_raw)) if _plain_cpus(cpuset_raw, present) else None
+                    emulator_default = "vcpu_cpuset"
+                elif _plain_cpus(emulator_raw, present) and (cpuset_raw is None or _plain_cpus(cpuset_raw, present)):
                     emulator = tuple(emulator_raw)
                     emulator_default = "pin"
                 else:
@@ -697,6 +693,18 @@ def _parse_guest(
                         emulator_default,
                     )
     return _parse_guest_slow(raw, index, present, host, online)
+
+
+def _plain_cpus(value: Any, present: Optional[FrozenSet[int]]) -> bool:
+    """A pin set in the common shape: a non-empty list of distinct plain ints >= 0 that the host has."""
+    return (
+        type(value) is list
+        and bool(value)
+        and set(map(type, value)) == _INT_ONLY
+        and min(value) >= 0
+        and len(set(value)) == len(value)
+        and (present is None or present.issuperset(value))
+    )
 
 
 def _fast_iothreads(raw: Any, present: Optional[FrozenSet[int]]) -> Optional[Tuple[Tuple[int, ...], ...]]:
@@ -912,26 +920,28 @@ def _usage(view: HostView, placement: Placement) -> _Usage:
         if iothreads:
             aux.update(*iothreads)
     multi: FrozenSet[int] = frozenset()
+    names = [guest.name for guest in guests]
     if all(guest.pins is not None for guest in guests):
-        names = [guest.name for guest in guests]
         sizes = [guest.n for guest in guests]
         owner = dict(zip(chain.from_iterable([guest.pins for guest in guests]), chain.from_iterable(map(repeat, names, sizes))))
         clash = len(owner) != sum(sizes) and len(owner) != sum(len(set(guest.pins)) for guest in guests)
+        sets = None
     else:
-        owner = {}
-        total = 0
-        for guest in guests:
-            mine = dict.fromkeys(chain.from_iterable(_cpusets(guest.pins, guest.cpusets)), guest.name)
-            total += len(mine)
-            owner.update(mine)
-        clash = len(owner) != total
+        # Floating vCPUs usually share one pin set object: take each set once.
+        sets = [
+            frozenset(guest.pins) if guest.pins is not None else frozenset().union(*{id(c): c for c in guest.cpusets}.values())
+            for guest in guests
+        ]
+        owner = dict(zip(chain.from_iterable(sets), chain.from_iterable(map(repeat, names, map(len, sets)))))
+        clash = len(owner) != sum(map(len, sets))
     if clash:
-        # Some CPU carries vCPUs of two guests: find which, the slow way.
-        count: Dict[int, int] = {}
-        for guest in guests:
-            for cpu in set(chain.from_iterable(_cpusets(guest.pins, guest.cpusets))):
-                count[cpu] = count.get(cpu, 0) + 1
-        multi = frozenset(cpu for cpu, n in count.items() if n > 1)
+        # Some CPU carries vCPUs of two guests: which ones, one set operation per guest.
+        seen: set = set()
+        shared: set = set()
+        for cpus in sets if sets is not None else map(frozenset, [guest.pins for guest in guests]):
+            shared.update(seen.intersection(cpus))
+            seen.update(cpus)
+        multi = frozenset(shared)
     aux_f = frozenset(aux)
     return _Usage(
         housekeeping=frozenset(housekeeping),
@@ -1059,6 +1069,7 @@ class _HostContext(NamedTuple):
     nn_nested_ok: bool
     offline_reason: Optional[Reason]
     cache: Dict[str, Any]  # lazily built indexes used only to word denials
+    no_smt_codes: str  # no_smt's denial codes, for needs_accurate_topology
 
 
 def _host_context(view: HostView, placement: Placement) -> _HostContext:
@@ -1068,7 +1079,9 @@ def _host_context(view: HostView, placement: Placement) -> _HostContext:
         shared = _host_decisions(view)
         view.memo[key] = shared
     no_smt, nn_nested_ok, offline_reason = shared
-    return _HostContext(view, placement, _usage(view, placement), no_smt, nn_nested_ok, offline_reason, {})
+    return _HostContext(
+        view, placement, _usage(view, placement), no_smt, nn_nested_ok, offline_reason, {}, _codes(no_smt[1])
+    )
 
 
 def _host_decisions(view: HostView) -> Tuple[Tuple[bool, List[Reason]], bool, Optional[Reason]]:
@@ -1116,7 +1129,15 @@ _NESTED_VOUCHED = {
 }
 
 
-def _decide_guest(ctx: _HostContext, guest: Guest, policy: Policy) -> Dict[str, Any]:
+def _decide_guest(
+    ctx: _HostContext, guest: Guest, policy: Policy, host: Optional[str] = None, collected_at: Any = None
+) -> Dict[str, Any]:
+    """The four statements for one guest, plus ``host`` and ``facts_collected_at``.
+
+    The common guest (pinned 1:1 to whole cores, helpers elsewhere) is
+    decided with a handful of set operations; the denial helpers below are
+    called only when something is denied, and word only what is shown.
+    """
     view = ctx.view
     usage = ctx.usage
     n = guest.n
@@ -1131,17 +1152,16 @@ def _decide_guest(ctx: _HostContext, guest: Guest, policy: Policy) -> Dict[str, 
         pins_ok = False
     if pins_ok:
         cores = list(map(view.core_of.__getitem__, pins))
+        touched = set(cores)
         pin_denials: List[Reason] = []
     else:
-        cores = None
+        cores = touched = None
         pin_denials = _pin_denials(view, guest)
 
     # -- accurate_topology -------------------------------------------------
     info = guest.topology_info
     if info is None:
-        acc_denials = pin_denials + [
-            _reason("topology_unknown", "the guest's exposed topology is not known (placement has no topology)")
-        ]
+        acc_denials = pin_denials + [_TOPOLOGY_UNKNOWN]
     elif info.product != n:
         acc_denials = pin_denials + [
             _reason(
@@ -1153,12 +1173,16 @@ def _decide_guest(ctx: _HostContext, guest: Guest, policy: Policy) -> Dict[str, 
         acc_denials = list(pin_denials)
     else:
         threads = info.threads
-        distinct = len(set(cores))
+        distinct = len(touched)
         if threads == 1:
             matches = distinct == n
         else:
-            groups = info.groups or _groups(n, threads)
-            matches = distinct == n // threads and len(set(zip(groups, cores))) == distinct
+            # Threads vary fastest, so vCPU i is in sibling group i // threads and
+            # cores[k::threads] is the core of each group's k-th thread: each group
+            # is on one core when those slices are equal, and no core holds two
+            # groups when there are as many distinct cores as groups.
+            first = cores[::threads]
+            matches = distinct == n // threads and all(cores[k::threads] == first for k in range(1, threads))
         acc_denials = [] if matches else _sibling_mismatch(view, pins, cores, info.groups or _groups(n, threads))
     nested = view.nested
     if nested and "accurate_topology" not in view.vouched:
@@ -1197,14 +1221,14 @@ def _decide_guest(ctx: _HostContext, guest: Guest, policy: Policy) -> Dict[str, 
                 _reason(
                     "needs_accurate_topology",
                     "no_smt is denied (%s) and accurate_topology is denied (%s)"
-                    % (_codes(no_smt_reasons), _codes(acc_denials)),
+                    % (ctx.no_smt_codes, _codes(acc_denials)),
                 )
             )
         if ctx.offline_reason is not None:
             nn_denials.append(ctx.offline_reason)
-        if cores is not None and view.smt_cores and _co_resident(ctx, pinset, cores):
+        if cores is not None and view.smt_cores and _co_resident(ctx, pinset, cores, touched):
             nn_denials.extend(
-                _sibling_sharing(ctx, guest, cores)
+                _sibling_sharing(ctx, guest, pinset, touched)
                 or [_reason("sibling_shared", "a foreign user may run beside a vCPU (could not name the threads: "
                             "please report this as a bug)")]
             )
@@ -1228,6 +1252,8 @@ def _decide_guest(ctx: _HostContext, guest: Guest, policy: Policy) -> Dict[str, 
         "accurate_topology": acc,
         "no_nonarch_core_sharing": nn,
         "dedicated": ded,
+        "host": host,
+        "facts_collected_at": collected_at,
     }
     if policy.withhold:
         for statement in policy.withhold:
@@ -1238,16 +1264,19 @@ def _decide_guest(ctx: _HostContext, guest: Guest, policy: Policy) -> Dict[str, 
     return out
 
 
-def _co_resident(ctx: _HostContext, pinset: FrozenSet[int], cores: Sequence[int]) -> bool:
+_TOPOLOGY_UNKNOWN = _reason("topology_unknown", "the guest's exposed topology is not known (placement has no topology)")
+
+
+def _co_resident(ctx: _HostContext, pinset: FrozenSet[int], cores: Sequence[int], touched: set) -> bool:
     """Could a foreign user run on one thread of a core while a vCPU runs on another?
 
     Two cases, both with set operations: a thread that is not ours but has
     any user, in a core that holds one of our vCPUs; or a vCPU's own thread
     with a foreign user, in a core that holds another of our vCPUs. (A
     foreign user on the only vCPU of its core merely time-shares that thread.)
+    ``touched`` is ``set(cores)``, the physical cores of the vCPUs.
     """
     usage = ctx.usage
-    touched = set(cores)
     view = ctx.view
     if sum(map(view.core_sizes.__getitem__, touched)) != len(pinset):
         # Some thread of those cores is not ours: does anything use it?
@@ -1256,13 +1285,13 @@ def _co_resident(ctx: _HostContext, pinset: FrozenSet[int], cores: Sequence[int]
             return True
     if len(touched) == len(pinset):
         return False  # one vCPU per core: a foreign user on its thread only time-shares it
-    foreign_on_pins = pinset & usage.foreign_on_own_pin
-    if not foreign_on_pins:
+    if usage.foreign_on_own_pin.isdisjoint(pinset):
         return False
+    foreign_on_pins = pinset & usage.foreign_on_own_pin
     per_core: Dict[int, int] = {}
     for core in cores:
         per_core[core] = per_core.get(core, 0) + 1
-    core_of = ctx.view.core_of
+    core_of = view.core_of
     return any(per_core[core_of[cpu]] > 1 for cpu in foreign_on_pins)
 
 
@@ -1343,21 +1372,22 @@ def _sibling_mismatch(view: HostView, pins: Sequence[int], cores: Sequence[int],
     )
 
 
-def _sibling_sharing(ctx: _HostContext, guest: Guest, cores: Sequence[int]) -> List[Reason]:
+def _sibling_sharing(ctx: _HostContext, guest: Guest, pinset: FrozenSet[int], touched: Iterable[int]) -> List[Reason]:
     """Co-residency: a foreign user on a thread B of a core where another thread is one of our vCPUs.
 
     A foreign user on the very thread a lone vCPU runs on only time-shares it
     and is allowed here (dedicated is what forbids it); anywhere else in the
-    core it runs beside a vCPU at the same time.
+    core it runs beside a vCPU at the same time. Every clash is counted, but
+    only the first few are put into words.
     """
     usage = ctx.usage
-    pins = guest.pins
-    pinset = set(pins)
     used = usage.used
     foreign_on_own = usage.foreign_on_own_pin
-    clashes = []  # (cpu A: our vCPU's pCPU, core, cpu B: has a foreign user)
-    for core in sorted(set(cores)):
-        threads = ctx.view.cores[core]
+    view_cores = ctx.view.cores
+    shown = []  # (cpu A: our vCPU's pCPU, core, cpu B: has a foreign user), the first few
+    count = 0
+    for core in sorted(touched):
+        threads = view_cores[core]
         if len(threads) == 1:
             continue
         foreign = [cpu for cpu in threads if (cpu in foreign_on_own if cpu in pinset else cpu in used)]
@@ -1367,22 +1397,26 @@ def _sibling_sharing(ctx: _HostContext, guest: Guest, cores: Sequence[int]) -> L
         for cpu_b in foreign:
             for cpu_a in mine:
                 if cpu_a != cpu_b:
-                    clashes.append((cpu_a, core, cpu_b))
-    if not clashes:
+                    count += 1
+                    if len(shown) < MAX_REASONS_PER_CODE:
+                        shown.append((cpu_a, core, cpu_b))
+    if not count:
         return []
-    vcpu_of = {cpu: vcpu for vcpu, cpu in enumerate(pins)}
-
-    def sentence(clash):
-        cpu_a, core, cpu_b = clash
+    vcpu_of = guest.pins.index  # pins are distinct here
+    out = []
+    for cpu_a, core, cpu_b in shown:
         users = _words(ctx, guest, cpu_b)
         verb = "uses" if len(users) == 1 else "use"
         if cpu_b in pinset:
-            return "vCPU %d on CPU %d shares %s with CPU %d (vCPU %d of this guest), which %s also %s" % (
-                vcpu_of[cpu_a], cpu_a, _core_label(ctx.view, core), cpu_b, vcpu_of[cpu_b], _and(users), verb)
-        return "vCPU %d on CPU %d shares %s with CPU %d, which %s %s" % (
-            vcpu_of[cpu_a], cpu_a, _core_label(ctx.view, core), cpu_b, _and(users), verb)
-
-    return _capped("sibling_shared", clashes, "shared siblings", sentence)
+            text = "vCPU %d on CPU %d shares %s with CPU %d (vCPU %d of this guest), which %s also %s" % (
+                vcpu_of(cpu_a), cpu_a, _core_label(ctx.view, core), cpu_b, vcpu_of(cpu_b), _and(users), verb)
+        else:
+            text = "vCPU %d on CPU %d shares %s with CPU %d, which %s %s" % (
+                vcpu_of(cpu_a), cpu_a, _core_label(ctx.view, core), cpu_b, _and(users), verb)
+        out.append(_reason("sibling_shared", text))
+    if count > len(shown):
+        out.append(_reason("sibling_shared", "and %d more shared siblings like these" % (count - len(shown))))
+    return out
 
 
 def _foreign_on_pins(ctx: _HostContext, guest: Guest) -> List[Reason]:
@@ -1392,30 +1426,24 @@ def _foreign_on_pins(ctx: _HostContext, guest: Guest) -> List[Reason]:
     the vCPUs; other guests get one sentence per pCPU, since each names who.
     """
     usage = ctx.usage
+    foreign_on_own = usage.foreign_on_own_pin
+    hits = [(vcpu, cpu) for vcpu, cpu in enumerate(guest.pins) if cpu in foreign_on_own]
+    housekeeping_cpus = usage.housekeeping
+    multi = usage.multi
+    aux = usage.aux
     emulator = set(guest.emulator)
     iothreads = set().union(*guest.iothreads) if guest.iothreads else set()
-    housekeeping: List[Tuple[int, int]] = []
-    on_emulator: List[Tuple[int, int]] = []
-    on_iothread: List[Tuple[int, int]] = []
+    housekeeping = [hit for hit in hits if hit[1] in housekeeping_cpus]
+    on_emulator = [hit for hit in hits if hit[1] in emulator]
+    on_iothread = [hit for hit in hits if hit[1] in iothreads] if iothreads else []
     others: List[Tuple[int, int]] = []
-    aux_count = None
-    for vcpu, cpu in enumerate(guest.pins):
-        if cpu not in usage.foreign_on_own_pin:
-            continue
-        hit = (vcpu, cpu)
-        if cpu in usage.housekeeping:
-            housekeeping.append(hit)
-        if cpu in emulator:
-            on_emulator.append(hit)
-        if cpu in iothreads:
-            on_iothread.append(hit)
-        if cpu in usage.multi:
+    for hit in hits:
+        cpu = hit[1]
+        if cpu in multi:
             others.append(hit)
-        elif cpu in usage.aux:
-            if aux_count is None:
-                aux_count = _aux_count(ctx)
+        elif cpu in aux:
             mine = (cpu in emulator) + (cpu in iothreads)
-            if aux_count.get(cpu, 0) > (1 if mine else 0):
+            if _aux_count(ctx).get(cpu, 0) > (1 if mine else 0):
                 others.append(hit)
     out = []
     if housekeeping:
@@ -1444,82 +1472,132 @@ def _foreign_on_pins(ctx: _HostContext, guest: Guest) -> List[Reason]:
                 ),
             )
         )
-    out.extend(
-        _capped(
-            "guest_on_pin",
-            others,
-            "vCPUs",
-            lambda hit: "vCPU %d's CPU %d is also used by %s"
-            % (hit[0], hit[1], _and(_words(ctx, guest, hit[1], include_self=False))),
+    if others:
+        out.extend(
+            _capped(
+                "guest_on_pin",
+                others,
+                "vCPUs",
+                lambda hit: "vCPU %d's CPU %d is also used by %s"
+                % (hit[0], hit[1], _and(_words(ctx, guest, hit[1], include_self=False))),
+            )
         )
-    )
     return out
 
 
 def _vcpus_on(hits: Sequence[Tuple[int, int]]) -> str:
     if len(hits) == 1:
         return "vCPU %d runs on CPU %d" % hits[0]
-    return "vCPUs %s run on CPUs %s" % (_cpus(hit[0] for hit in hits), _cpus(hit[1] for hit in hits))
+    return "vCPUs %s run on CPUs %s" % (_cpus(map(_FIRST, hits)), _cpus(map(_SECOND, hits)))
+
+
+_SECOND = itemgetter(1)
 
 
 def _aux_count(ctx: _HostContext) -> Dict[int, int]:
     """CPU -> how many guests have emulator or iothread pins there (built once per host, for wording)."""
     cached = ctx.cache.get("aux_count")
     if cached is None:
-        cached = {}
-        for guest in ctx.placement.guests:
-            helpers = set(guest.emulator)
-            for cpus in guest.iothreads:
-                helpers.update(cpus)
-            for cpu in helpers:
-                cached[cpu] = cached.get(cpu, 0) + 1
-        ctx.cache["aux_count"] = cached
+        cached = ctx.cache["aux_count"] = Counter(
+            chain.from_iterable(
+                # A guest counts once per CPU, however many of its helpers share it
+                # (an emulator pin set has each CPU once already).
+                frozenset(guest.emulator).union(*guest.iothreads) if guest.iothreads else guest.emulator
+                for guest in ctx.placement.guests
+            )
+        )
     return cached
 
 
 def _words(ctx: _HostContext, guest: Guest, cpu: int, include_self: bool = True) -> List[str]:
     """Who else may run on ``cpu``, in words: host tasks, this guest's helpers, other guests.
 
-    Only denials need this. The owner map names the guest whose vCPUs use a
-    CPU that only one guest's vCPUs use (the usual case); CPUs shared by
-    several guests' vCPUs and CPUs of emulators and iothreads are looked up
-    in an index built once per host, the first time a sentence needs it.
+    Only denials need this, and only for the CPUs their sentences name. The
+    other guests on a CPU are worded once per host and CPU (_others_at).
     """
-    usage = ctx.usage
     words = []
     if include_self:
-        if cpu in usage.housekeeping:
+        if cpu in ctx.usage.housekeeping:
             words.append("host tasks (%s)" % _housekeeping_source(ctx.placement))
         if cpu in guest.emulator:
             words.append("this guest's emulator" + _emulator_default_note(guest))
-        words.extend("this guest's iothread %d" % i for i, cpus in enumerate(guest.iothreads) if cpu in cpus)
+        if guest.iothreads:
+            words.extend("this guest's iothread %d" % i for i, cpus in enumerate(guest.iothreads) if cpu in cpus)
     name = guest.name
-    found: List[Tuple[str, int, str]] = []  # (guest, order, words)
-    if cpu in usage.multi or cpu in usage.aux:
-        narrow, wide_vcpus, helper_groups = _users(ctx)
-        found.extend(narrow.get(cpu, ()))
-        if cpu in usage.multi:
-            found.extend(user for cpus, user in wide_vcpus if cpu in cpus)
-        if cpu in usage.aux:
-            for cpus, helpers in helper_groups:
-                if cpu in cpus:
-                    found.extend(
-                        (other, order, _helper_words(ctx, other, order))
-                        for other, order in helpers
-                        if other != name
-                    )
-    if cpu not in usage.multi:
-        owner = usage.owner.get(cpu)
-        if owner is not None and owner != name:
-            other = _guest_named(ctx, owner)
-            if other.pins is not None:
-                vcpus = [vcpu for vcpu, pin in enumerate(other.pins) if pin == cpu]
-            else:
-                vcpus = [vcpu for vcpu, cpus in enumerate(other.cpusets) if cpu in cpus]
-            found.append((owner, 0, "guest %s (vCPU%s %s)" % (owner, "s" if len(vcpus) > 1 else "", _cpus(vcpus))))
-    found.sort()
-    words.extend(text for owner, _order, text in found if owner != name)
+    words.extend([text for owner, text in _others_at(ctx, cpu) if owner != name])
     return words
+
+
+def _others_at(ctx: _HostContext, cpu: int) -> List[Tuple[str, str]]:
+    """Every guest's vCPUs, emulator and iothreads that may run on ``cpu``: (guest, words), in sentence order.
+
+    Sorted by guest, then vCPUs before emulator before iothreads; the caller
+    drops the guest it is wording. The owner map names the guest whose vCPUs
+    use a CPU that only one guest's vCPUs use (the usual case); CPUs shared
+    by several guests' vCPUs and CPUs of emulators and iothreads are looked
+    up in an index built once per host, the first time a sentence needs it.
+    Worded once per CPU: a host's sentences often name the same CPU again.
+    """
+    memo = ctx.cache.get("at")
+    if memo is None:
+        memo = ctx.cache["at"] = {}
+    found = memo.get(cpu)
+    if found is not None:
+        return found
+    usage = ctx.usage
+    entries: List[Tuple[str, int, str]] = []  # (guest, order, words)
+    multi = cpu in usage.multi
+    if not multi:
+        owner = usage.owner.get(cpu)
+        if owner is not None:
+            entries.append((owner, 0, _owner_words(ctx, owner, cpu)))
+    if multi or cpu in usage.aux:  # every CPU of an emulator or iothread pin set is in aux
+        users = _users(ctx)
+        if multi:
+            entries.extend([(name, 0, _vcpu_words(name, vcpus)) for name, vcpus in users.narrow_vcpus.get(cpu, ())])
+        for cpus, vcpu_users, helper_users in users.wide:
+            if cpu in cpus:
+                if multi:
+                    entries.extend(vcpu_users)
+                entries.extend(helper_users)
+        helpers = users.narrow_helpers.get(cpu)
+        if helpers:
+            entries.extend(_worded_helpers(ctx, helpers))
+        entries.sort()
+    found = memo[cpu] = [(name, text) for name, _order, text in entries]
+    return found
+
+
+def _worded_helpers(ctx: _HostContext, helpers: Iterable[Tuple[str, int]]) -> List[Tuple[str, int, str]]:
+    """(guest, order) of emulators and iothreads -> (guest, order, words), each worded once per host."""
+    worded = ctx.cache.get("helper_words")
+    if worded is None:
+        worded = ctx.cache["helper_words"] = {}
+    out = []
+    for helper in helpers:
+        text = worded.get(helper)
+        if text is None:
+            text = worded[helper] = _helper_words(ctx, *helper)
+        out.append((helper[0], helper[1], text))
+    return out
+
+
+def _vcpu_words(name: str, vcpus: Any) -> str:
+    """'guest db (vCPU 3)' for one vCPU id, 'guest db (vCPUs 0-3)' for a list of them."""
+    if type(vcpus) is int:
+        return "guest %s (vCPU %d)" % (name, vcpus)
+    return "guest %s (vCPU%s %s)" % (name, "s" if len(vcpus) > 1 else "", _cpus(vcpus))
+
+
+def _owner_words(ctx: _HostContext, owner: str, cpu: int) -> str:
+    """The vCPUs of guest ``owner`` (the only guest whose vCPUs use ``cpu``) on that CPU, in words."""
+    other = _guest_named(ctx, owner)
+    pins = other.pins
+    if pins is not None:
+        if pins.count(cpu) == 1:
+            return _vcpu_words(owner, pins.index(cpu))
+        return _vcpu_words(owner, [vcpu for vcpu, pin in enumerate(pins) if pin == cpu])
+    return _vcpu_words(owner, [vcpu for vcpu, cpus in enumerate(other.cpusets) if cpu in cpus])
 
 
 def _guest_named(ctx: _HostContext, name: str) -> Guest:
@@ -1538,51 +1616,71 @@ def _helper_words(ctx: _HostContext, other: str, order: int) -> str:
     return "guest %s's emulator" % other
 
 
-def _users(ctx: _HostContext) -> Tuple[Dict[int, List[Tuple[str, int, str]]], List[Any], List[Any]]:
+_NARROW = 16  # pin sets up to this size are indexed per CPU; wider ones are kept whole
+
+
+class _Users(NamedTuple):
+    """Who may run where, beyond the owner map; built once per host, the first time a sentence needs it."""
+
+    narrow_vcpus: Dict[int, List[Tuple[str, Any]]]  # CPU of several guests' vCPUs -> (guest, vCPU id or ids)
+    narrow_helpers: Dict[int, List[Tuple[str, int]]]  # CPU -> (guest, 1: emulator or 2 + i: iothread i)
+    # Wide pin sets (floating vCPUs, emulators on every online CPU), equal sets
+    # merged: (CPUs, vCPU users, emulator and iothread users), worded and sorted.
+    wide: List[Tuple[FrozenSet[int], List[Tuple[str, int, str]], List[Tuple[str, int, str]]]]
+
+
+def _users(ctx: _HostContext) -> _Users:
     """Users where the owner map is not enough: shared vCPU CPUs, emulators, iothreads.
 
     vCPUs on CPUs shared by several guests: narrow pin sets are spread per
-    CPU, wide ones (floating vCPUs) kept as one set each. Emulators and
+    CPU and worded only when a sentence names that CPU. Emulators and
     iothreads are grouped by their pin set -- a host's helpers usually share
-    a few sets (the housekeeping CPUs, every online CPU) -- and worded only
-    when a sentence names them.
+    a few sets (the housekeeping CPUs, every online CPU) -- and narrow sets
+    spread per CPU. Wide sets (floating vCPUs, unpinned emulators) are kept
+    whole, one per distinct set, so a CPU is checked against each set once.
     """
     cached = ctx.cache.get("users")
     if cached is not None:
         return cached
     multi = ctx.usage.multi
-    narrow: Dict[int, List[Tuple[str, int, str]]] = {}
-    wide_vcpus: List[Tuple[FrozenSet[int], Tuple[str, int, str]]] = []
+    narrow_vcpus: Dict[int, List[Tuple[str, Any]]] = {}
+    wide_vcpus: Dict[FrozenSet[int], List[Tuple[str, int, str]]] = {}
     by_set: Dict[Tuple[int, ...], List[Tuple[str, int]]] = {}
-
-    def add(cpus, user, only=None):
-        if len(cpus) > 16:
-            wide_vcpus.append((frozenset(cpus), user))
-            return
-        for cpu in cpus:
-            if only is None or cpu in only:
-                narrow.setdefault(cpu, []).append(user)
-
     for guest in ctx.placement.guests:
         name = guest.name
         if multi:
             if guest.pins is not None:
                 for vcpu, cpu in enumerate(guest.pins):
                     if cpu in multi:
-                        narrow.setdefault(cpu, []).append((name, 0, "guest %s (vCPU %d)" % (name, vcpu)))
+                        narrow_vcpus.setdefault(cpu, []).append((name, vcpu))
             else:
                 groups: Dict[int, Tuple[Tuple[int, ...], List[int]]] = {}
                 for vcpu, cpus in enumerate(guest.cpusets):
                     groups.setdefault(id(cpus), (cpus, []))[1].append(vcpu)
                 for cpus, vcpus in groups.values():
-                    words = "guest %s (vCPU%s %s)" % (name, "s" if len(vcpus) > 1 else "", _cpus(vcpus))
-                    add(cpus, (name, 0, words), only=multi)
+                    if len(cpus) > _NARROW:
+                        wide_vcpus.setdefault(frozenset(cpus), []).append((name, 0, _vcpu_words(name, vcpus)))
+                        continue
+                    for cpu in cpus:
+                        if cpu in multi:
+                            narrow_vcpus.setdefault(cpu, []).append((name, vcpus))
         by_set.setdefault(guest.emulator, []).append((name, 1))
         for index, cpus in enumerate(guest.iothreads):
             by_set.setdefault(cpus, []).append((name, 2 + index))
-    helper_groups = [(frozenset(cpus), helpers) for cpus, helpers in by_set.items()]
-    ctx.cache["users"] = (narrow, wide_vcpus, helper_groups)
-    return narrow, wide_vcpus, helper_groups
+    narrow_helpers: Dict[int, List[Tuple[str, int]]] = {}
+    wide_helpers: Dict[FrozenSet[int], List[Tuple[str, int]]] = {}
+    for cpus, helpers in by_set.items():
+        if len(cpus) > _NARROW:
+            wide_helpers.setdefault(frozenset(cpus), []).extend(helpers)
+        else:
+            for cpu in cpus:
+                narrow_helpers.setdefault(cpu, []).extend(helpers)
+    wide = [
+        (cpus, sorted(wide_vcpus.get(cpus, ())), sorted(_worded_helpers(ctx, wide_helpers.get(cpus, ()))))
+        for cpus in dict.fromkeys(chain(wide_vcpus, wide_helpers))
+    ]
+    cached = ctx.cache["users"] = _Users(narrow_vcpus, narrow_helpers, wide)
+    return cached
 
 
 def _emulator_default_note(guest: Guest) -> str:
@@ -1684,10 +1782,7 @@ def decide_host(
     ctx = _host_context(view, parsed)
     for guest in parsed.guests:
         if wanted is None or guest.name in wanted:
-            out = _decide_guest(ctx, guest, policy)
-            out["host"] = host
-            out["facts_collected_at"] = collected_at
-            results[guest.name] = out
+            results[guest.name] = _decide_guest(ctx, guest, policy, host, collected_at)
     return results
 
 
