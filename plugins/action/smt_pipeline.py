@@ -31,7 +31,6 @@ from ansible_collections.hvfleet.smt.plugins.filter.smt_guest_settings import sm
 from ansible_collections.hvfleet.smt.plugins.filter.smt_plan import smt_plan
 from ansible_collections.hvfleet.smt.plugins.module_utils.audit import AuditError, summary_lines
 from ansible_collections.hvfleet.smt.plugins.module_utils.hints import PlacementError, plain_data
-from ansible_collections.hvfleet.smt.plugins.plugin_utils.hostvars import host_facts
 
 ARGUMENT_SPEC = {
     "hosts": {"type": "list", "elements": "str", "required": True},
@@ -41,24 +40,49 @@ _MISSING = object()
 
 
 class _Fleet:
-    """Each host's variables, read from ``hostvars`` once, and what this run has set so far.
+    """Each host's variables, read once, and what this run has set so far.
 
-    ``hostvars[host]`` builds the host's variables on every access, so it is
-    read once per host; facts are converted to plain data once and shared by
-    every decision that needs them (the engine does not change its input).
+    ``hostvars[host]`` builds the host's variables on every access and then
+    templates every value it hands out, facts included (they are data, never
+    templates, but the templating engine still walks and copies all of them).
+    So each host's variables are built once (``raw_get``); the few settings
+    read from them are templated in that host's own context, as
+    ``hostvars[host][name]`` would, and facts are taken as they are and
+    converted to plain data once, shared by every decision that needs them
+    (the engine does not change its input).
     """
 
-    def __init__(self, hostvars):
+    def __init__(self, hostvars, templar):
         self._hostvars = hostvars
-        self._vars = {}
+        self._templar = templar
+        self._raw = {}
+        self._templars = {}
         self._facts = {}
         self._placement = {}
         self.placement = {}  # host -> placement set by this run (planned, then with records)
 
     def _host(self, host):
-        if host not in self._vars:
-            self._vars[host] = self._hostvars[host] if host in self._hostvars else None
-        return self._vars[host]
+        if host not in self._raw:
+            raw = None
+            if host in self._hostvars:
+                raw_get = getattr(self._hostvars, "raw_get", None)
+                raw = raw_get(host) if raw_get is not None else self._hostvars[host]
+            self._raw[host] = raw if isinstance(raw, Mapping) else None
+        return self._raw[host]
+
+    def _template(self, host, value):
+        if getattr(self._hostvars, "raw_get", None) is None:
+            return value  # a plain mapping of host variables: nothing to template
+        if host not in self._templars:
+            self._templars[host] = self._templar.copy_with_new_env(available_variables=self._raw[host])
+        return self._templars[host].template(value)
+
+    def _fact(self, host, name, default=None):
+        variables = self._host(host)
+        facts = variables.get("ansible_facts") if variables is not None else None
+        if isinstance(facts, Mapping) and name in facts:
+            return facts[name]
+        return default
 
     def var(self, host, name, default=None):
         """A host variable; a fact of that name when no variable is set (facts are no longer
@@ -67,20 +91,24 @@ class _Fleet:
         if variables is None:
             return default
         if name in variables:
-            return variables[name]
-        facts = variables["ansible_facts"] if "ansible_facts" in variables else None
-        if isinstance(facts, Mapping) and name in facts:
-            return facts[name]
-        return default
+            return self._template(host, variables[name])
+        return self._fact(host, name, default)
 
     def defined(self, host, name):
         if name == "hvfleet_placement" and host in self.placement:
             return True
-        return self.var(host, name, _MISSING) is not _MISSING
+        variables = self._host(host)
+        if variables is None:
+            return False
+        return name in variables or self._fact(host, name, _MISSING) is not _MISSING
 
     def facts(self, host):
+        """hvfleet_smt facts as plugin_utils.hostvars.host_facts reads them: the fact, else a host variable."""
         if host not in self._facts:
-            self._facts[host] = plain_data(host_facts(self._hostvars, host)) if self._host(host) is not None else None
+            facts = self._fact(host, "hvfleet_smt")
+            if facts is None:
+                facts = self.var(host, "hvfleet_smt")
+            self._facts[host] = plain_data(facts)
         return self._facts[host]
 
     def placement_of(self, host):
@@ -111,7 +139,7 @@ class ActionModule(ActionBase):
         if unknown:
             result.update(failed=True, msg="smt_pipeline: hosts not in the inventory: %s" % ", ".join(unknown))
             return result
-        fleet = _Fleet(hostvars)
+        fleet = _Fleet(hostvars, self._templar)
         variables = {}
         facts = {}
         errors = {}

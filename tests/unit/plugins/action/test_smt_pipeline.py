@@ -141,8 +141,10 @@ def run(tmp_path_factory):
     for host in ("hv-1", "hv-2"):
         _write_yaml(inventory / "host_vars" / ("%s.yml" % host),
                     {"hvfleet_smt_guests": requests, "hvfleet_smt_migration_domain": "rack"})
+    # hv-3's placement is templated from another variable, as inventories do.
     _write_yaml(inventory / "host_vars" / "hv-3.yml", {
-        "hvfleet_placement": placement([guest("vm-1", [[1, 9], [2, 10]], threads=2)], housekeeping=[0, 8]),
+        "base_placement": placement([guest("vm-1", [[1, 9], [2, 10]], threads=2)], housekeeping=[0, 8]),
+        "hvfleet_placement": "{{ base_placement }}",
         "hvfleet_smt_migration_domain": [],
     })
     _write_yaml(inventory / "host_vars" / "hv-err.yml", {
