@@ -131,7 +131,7 @@ def boot_sector(queries=QUERIES, fw_cfg_file=None):
                          % (FW_CFG_NAME_BYTES - 1, fw_cfg_file))
     if not queries:
         raise ValueError("at least one CPUID query is needed")
-    prefix = MARK_NONE.split("-")[0] + "-"
+    prefix = MARK_NONE.split("-", maxsplit=1)[0] + "-"
     for mark in (MARK_BEGIN, MARK_NONE, MARK_NODEV, MARK_DONE):
         if not mark.startswith(prefix):
             raise ValueError("fw_cfg markers share the prefix %r, got %r" % (prefix, mark))

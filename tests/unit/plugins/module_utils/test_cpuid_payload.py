@@ -149,7 +149,7 @@ def test_read_fw_cfg_reports_what_it_cannot_read():
 def test_read_serial_takes_the_last_boot(tmp_path):
     log = tmp_path / "guest.serial.log"
     text = probe.document_text(probe.statements())
-    log.write_text("FWCFG-NONE\r\nEND\r\n" + LOG.split("FWCFG")[0] + document_log(sd.fw_cfg_content(text)))
+    log.write_text("FWCFG-NONE\r\nEND\r\n" + LOG.split("FWCFG", maxsplit=1)[0] + document_log(sd.fw_cfg_content(text)))
     read = probe.read_serial(str(log))
     assert read["finished"] is True
     assert read["leaves"]["40000001/00"]["edx"] == "0x00000001"
