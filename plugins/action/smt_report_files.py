@@ -1,0 +1,121 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) hvfleet.smt contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Action plugin hvfleet.smt.smt_report_files: write report.json, summary.txt and report.html on the controller.
+
+The report is controller-side output. Written with ``ansible.builtin.copy``
+(delegated to localhost) each file cost two module runs (stat, then copy) and
+the document was serialised by the templating engine once per file; at 100
+hosts that was longer than the whole controller-side pipeline. Here the three
+files are rendered with the same functions the smt_report, smt_report_text
+and smt_report_html filters use and written directly, only when their bytes or
+mode differ. Documentation in plugins/modules/smt_report_files.py.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import tempfile
+
+from ansible.module_utils.common.text.converters import to_bytes
+from ansible.plugins.action import ActionBase
+
+from ansible_collections.hvfleet.smt.plugins.module_utils.hints import plain_data
+from ansible_collections.hvfleet.smt.plugins.module_utils.report import render_text
+from ansible_collections.hvfleet.smt.plugins.module_utils.report_html import MAX_PICTURES, render_html
+
+ARGUMENT_SPEC = {
+    "dest": {"type": "path", "required": True},
+    "report": {"type": "dict", "required": True},
+    "html": {"type": "bool", "default": True},
+    "html_max_pictures": {"type": "int", "default": MAX_PICTURES},
+}
+FILE_MODE = 0o644
+DIR_MODE = 0o755
+
+
+def render_files(report, html=True, html_max_pictures=MAX_PICTURES):
+    """(name, bytes) of each report file, as the role wrote them with copy and the report filters."""
+    files = [
+        # compact: pretty-printed, a 2x64x2 host with 24 guests takes 260 kB instead of 75 kB
+        ("report.json", json.dumps(report, sort_keys=False) + "\n"),
+        ("summary.txt", render_text(report)),
+    ]
+    if html:
+        files.append(("report.html", render_html(report, html_max_pictures)))
+    return [(name, to_bytes(text)) for name, text in files]
+
+
+def _needs_write(path, data):
+    """(content differs, mode differs) for an existing or missing file."""
+    try:
+        with open(path, "rb") as handle:
+            same = handle.read() == data
+        mode = stat.S_IMODE(os.stat(path).st_mode)
+    except OSError:
+        return True, True
+    return not same, mode != FILE_MODE
+
+
+def _write(path, data):
+    """Replace the file in one step, so a reader never sees half a report."""
+    directory = os.path.dirname(path)
+    handle, tmp = tempfile.mkstemp(prefix=".%s." % os.path.basename(path), dir=directory)
+    try:
+        with os.fdopen(handle, "wb") as out:
+            out.write(data)
+        os.chmod(tmp, FILE_MODE)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+class ActionModule(ActionBase):
+    TRANSFERS_FILES = False
+    _requires_connection = False
+    _supports_check_mode = True
+
+    def run(self, tmp=None, task_vars=None):
+        result = super().run(tmp, task_vars)
+        args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)[1]
+        dest = args["dest"]
+        report = plain_data(args["report"])
+        if not isinstance(report, dict) or not isinstance(report.get("hosts"), list) or "summary" not in report:
+            result.update(failed=True, msg="smt_report_files: report: expected the output of the hvfleet.smt.smt_report"
+                                           " filter (a mapping with hosts and summary)")
+            return result
+        try:
+            files = render_files(report, args["html"], args["html_max_pictures"])
+        except (KeyError, TypeError, ValueError) as err:
+            result.update(failed=True, msg="smt_report_files: the report is not in the hvfleet.smt.smt_report shape"
+                                           " (%s: %s)" % (type(err).__name__, err))
+            return result
+        check_mode = self._task.check_mode
+        written = []
+        try:
+            if not os.path.isdir(dest) or stat.S_IMODE(os.stat(dest).st_mode) != DIR_MODE:
+                written.append(dest + "/")
+                if not check_mode:
+                    os.makedirs(dest, exist_ok=True)
+                    os.chmod(dest, DIR_MODE)
+            for name, data in files:
+                path = os.path.join(dest, name)
+                content_differs, mode_differs = _needs_write(path, data)
+                if not (content_differs or mode_differs):
+                    continue
+                written.append(name)
+                if check_mode:
+                    continue
+                if content_differs:
+                    _write(path, data)
+                else:
+                    os.chmod(path, FILE_MODE)
+        except OSError as err:
+            result.update(failed=True, msg="smt_report_files: cannot write the report under %s: %s" % (dest, err))
+            return result
+        result.update(changed=bool(written), dest=dest, files=[name for name, _data in files], written=written)
+        return result
