@@ -30,7 +30,7 @@ description:
   - Per-host settings are read from C(hostvars) (inventory, facts, the fact cache, extra vars); other hosts of a
     migration domain that are not in O(hosts) are read from there too.
   - Nothing is set by this action itself - it returns each host's results, which the playbook sets as that host's
-    variables (RV(variables), with M(ansible.builtin.set_fact)) and facts (RV(facts), with C(cacheable=true)), in a
+    variables (RV(variables), with C(ansible.builtin.set_fact)) and facts (RV(facts), with C(cacheable=true)), in a
     loop delegated to each host. A host whose step fails keeps no later result and is listed in RV(errors) with the
     message the per-host task would have failed with; the other hosts go on.
 author:
