@@ -32,7 +32,10 @@ machine.
     .venv/bin/python benchmarks/playbook_scale.py --hosts 100 1000 --forks 8
 
 Results: a table on stdout and ``benchmarks/output/playbook_scale/<time>/results.json``
-(logs of every run next to it).
+(logs of every run next to it). ``--task-times`` also writes, next to each
+log, where that run's time went task by task (wall seconds, CPU seconds of the
+controller process and of the workers and modules it waited for), from a small
+callback written into the output directory.
 """
 
 from __future__ import annotations
@@ -69,6 +72,66 @@ SETUP_PLAYBOOK = """\
       ansible.builtin.setup:
         gather_subset: [hardware]
 """
+
+# A callback for --task-times: per task, wall time and CPU time of the
+# controller process and of its reaped children (workers and modules).
+TASK_TIMES_CALLBACK = '''\
+from __future__ import annotations
+
+import os
+import resource
+import time
+
+from ansible.plugins.callback import CallbackBase
+
+DOCUMENTATION = """
+name: task_times
+type: aggregate
+short_description: wall and CPU seconds per task (benchmarks/playbook_scale.py --task-times)
+description: Writes wall and CPU seconds per task to the file named by HVFLEET_TASK_TIMES.
+"""
+
+
+class CallbackModule(CallbackBase):
+    CALLBACK_VERSION = 2.0
+    CALLBACK_TYPE = "aggregate"
+    CALLBACK_NAME = "task_times"
+    CALLBACK_NEEDS_ENABLED = True
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._current = None
+        self._rows = []
+        self._start = time.monotonic()
+
+    @staticmethod
+    def _cpu():
+        own = resource.getrusage(resource.RUSAGE_SELF)
+        children = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return own.ru_utime + own.ru_stime, children.ru_utime + children.ru_stime
+
+    def _close(self):
+        if self._current is not None:
+            name, started, (own, children) = self._current
+            own2, children2 = self._cpu()
+            self._rows.append((time.monotonic() - started, own2 - own, children2 - children, name))
+            self._current = None
+
+    def v2_playbook_on_task_start(self, task, is_conditional):
+        self._close()
+        self._current = (task.get_name(), time.monotonic(), self._cpu())
+
+    def v2_playbook_on_play_start(self, play):
+        self._close()
+
+    def v2_playbook_on_stats(self, stats):
+        self._close()
+        with open(os.environ["HVFLEET_TASK_TIMES"], "w", encoding="utf-8") as out:
+            out.write("%8s %10s %10s  task (total %.1f s wall)\\n"
+                      % ("wall s", "ctrl cpu", "child cpu", time.monotonic() - self._start))
+            for wall, own, children, name in self._rows:
+                out.write("%8.2f %10.2f %10.2f  %s\\n" % (wall, own, children, name))
+'''
 
 JOBS = {
     "setup": None,  # written into the output directory
@@ -225,6 +288,8 @@ def main(argv: Sequence[str]) -> int:
     parser.add_argument("--topologies", nargs="+", default=list(DEFAULT_TOPOLOGIES))
     parser.add_argument("--guests", type=int, default=2, choices=range(0, len(SAMPLE_GUESTS) + 1),
                         help="sample guests each host declares for the main job to plan, decide, render and audit")
+    parser.add_argument("--task-times", action="store_true",
+                        help="write per-task wall and CPU seconds next to each run's log")
     args = parser.parse_args(argv)
     if args.forks > 8:
         print("note: forks > 8 on a shared 2-core machine measures the neighbours", file=sys.stderr)
@@ -234,6 +299,9 @@ def main(argv: Sequence[str]) -> int:
     outdir = OUTPUT_ROOT / time.strftime("%Y%m%dT%H%M%S")
     outdir.mkdir(parents=True)
     (outdir / "setup.yml").write_text(SETUP_PLAYBOOK, encoding="utf-8")
+    if args.task_times:
+        (outdir / "callback_plugins").mkdir()
+        (outdir / "callback_plugins" / "task_times.py").write_text(TASK_TIMES_CALLBACK, encoding="utf-8")
     sysroots = make_sysroots(OUTPUT_ROOT, args.topologies)
     env = ansible_env(outdir / "ansible-home", args.forks, args.strategy, args.pipelining)
     playbook_bin = str(Path(sys.executable).parent / "ansible-playbook")
@@ -250,7 +318,12 @@ def main(argv: Sequence[str]) -> int:
                 report_dir = outdir / ("report-%d-%d" % (count, rep))
                 cmd = [playbook_bin, "-i", str(inventory), playbook, "-e", "smt_report_dir=%s" % report_dir]
                 log = outdir / ("%s-%d-%d.log" % (job, count, rep))
-                wall, cpu, rc = run_job(cmd, env, outdir, log)
+                job_env = env
+                if args.task_times:
+                    job_env = dict(env, ANSIBLE_CALLBACK_PLUGINS=str(outdir / "callback_plugins"),
+                                   ANSIBLE_CALLBACKS_ENABLED="task_times",
+                                   HVFLEET_TASK_TIMES=str(outdir / ("%s-%d-%d.task-times.txt" % (job, count, rep))))
+                wall, cpu, rc = run_job(cmd, job_env, outdir, log)
                 samples.append(Sample(count, job, rep, wall, cpu, rc, str(log)))
                 print("%5d hosts  %-6s run %d: %7.1f s wall, %7.1f s cpu%s" % (
                     count, job, rep, wall, cpu, "" if rc == 0 else "  FAILED (exit %d, %s)" % (rc, log)),
