@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/env python
 # -*- coding: utf-8 -*-
 # Copyright (c) hvfleet.smt contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
@@ -72,7 +72,7 @@ MUTANTS = {
     "split_siblings_missed": (
         "accurate_topology only checks that a core holds one sibling group",
         "matches = distinct == n // threads and all(cores[k::threads] == first for k in range(1, threads))",
-        "matches = len(set(zip(_groups(n, threads), cores))) == distinct",
+        "matches = len(set(zip([i // threads for i in range(n)], cores))) == distinct",
     ),
     "hidden_siblings_missed": (
         "accurate_topology only checks that a sibling group sits on one core",
@@ -236,7 +236,7 @@ def run(name, cases):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", maxsplit=1)[0])
     parser.add_argument("--cases", type=int, default=20000, help="case budget per mutant")
     parser.add_argument("--only", action="append", help="run only these mutants")
     args = parser.parse_args()

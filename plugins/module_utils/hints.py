@@ -118,7 +118,7 @@ class HostView:
     collected_at: Any
     raw_cores: Sequence[Any]  # the facts' core entries, for naming cores in sentences
     memo: Dict[Any, Any]  # host-independent results shared by hosts of the same shape
-    labels: Dict[str, Any]  # memo for sentences only; never read by a decision
+    labels: Dict[Any, Any]  # memo for sentences only (core index -> label); never read by a decision
 
 
 class _Shape(NamedTuple):
@@ -376,7 +376,6 @@ class _TopologyInfo(NamedTuple):
     topology: Topology
     product: int
     threads: int
-    groups: Tuple[int, ...]  # sibling group of each vCPU as the guest numbers them: threads vary fastest
     grant: Reason  # the topology_accurate sentence
 
 
@@ -392,7 +391,6 @@ def _topology_info(topology: Topology) -> _TopologyInfo:
             topology,
             product,
             topology.threads,
-            tuple(i // topology.threads for i in range(product)) if product <= 4096 else (),
             _reason(
                 "topology_accurate",
                 "each of the %d vCPUs has its own online pCPU, and the exposed topology (%s) shows two vCPUs "
@@ -492,7 +490,7 @@ def _parse_guests_batch(
     vCPUs, mapping-form vCPUs, subclassed values, any error) returns None and
     the per-guest parser takes over, with its exact messages.
     """
-    if type(guests_raw) is not list or not guests_raw or set(map(type, guests_raw)) != {dict}:
+    if type(guests_raw) is not list or not guests_raw or set(map(type, guests_raw)) != _DICT_ONLY:
         return None
     get = dict.get
     names = list(map(get, guests_raw, repeat("name")))
@@ -506,9 +504,11 @@ def _parse_guests_batch(
     ):
         return None
     sets = list(chain.from_iterable(vcpus_all))
-    if set(map(type, sets)) != _LIST_ONLY or set(map(len, sets)) != _ONE:
+    if set(map(type, sets)) != _LIST_ONLY or not all(sets):
         return None
-    flat = list(map(_FIRST, sets))
+    flat = list(chain.from_iterable(sets))
+    if len(flat) != len(sets):  # non-empty sets, as many pins as sets: one pCPU per vCPU
+        return None
     if set(map(type, flat)) != _INT_ONLY or min(flat) < 0 or (present is not None and not present.issuperset(flat)):
         return None
     emulators = list(map(get, guests_raw, repeat("emulator")))
@@ -520,7 +520,7 @@ def _parse_guests_batch(
         not set(map(type, cpusets)) <= _NONE_OR_LIST
         or not set(map(type, emulators)) <= _NONE_OR_LIST
         or not set(map(type, iothreads_all)) <= _NONE_OR_LIST
-        or set(map(type, topologies)) != {dict}
+        or set(map(type, topologies)) != _DICT_ONLY
         or not set(map(type, domains)) <= _NONE_OR_STR
     ):
         return None
@@ -534,8 +534,10 @@ def _parse_guests_batch(
         if (
             set(map(type, helpers)) != _INT_ONLY
             or min(helpers) < 0
-            or list(map(len, map(set, helper_sets))) != list(map(len, helper_sets))
             or (present is not None and not present.issuperset(helpers))
+            # Guests' helpers often share a pin set: check each distinct set once
+            # (plain ints only by now, so equal tuples mean equal sets of CPUs).
+            or any(len(set(cpus)) != len(cpus) for cpus in set(map(tuple, helper_sets)))
         ):
             return None
     counts = list(
@@ -554,8 +556,8 @@ def _parse_guests_batch(
     sizes = list(map(len, vcpus_all))
     flat_iter = iter(flat)
     pins_all = [tuple(islice(flat_iter, n)) for n in sizes]
-    emulator_tuples = list(map(_tuple_or_none, emulators))
-    sources = list(map(_EMULATOR_SOURCE, emulators))
+    emulator_tuples = [None if cpus is None else tuple(cpus) for cpus in emulators]
+    sources = ["online" if cpus is None else "pin" for cpus in emulators]
     for index, emulator in enumerate(emulator_tuples):
         if emulator is None:
             cpuset = cpusets[index]
@@ -566,40 +568,29 @@ def _parse_guests_batch(
                 sources[index] = "vcpu_cpuset"
         if infos[index] is None:
             infos[index] = _topology_info(Topology(*counts[index]))
+    # Guest(...) field by field, built with tuple.__new__ (what Guest._make
+    # does) so no Python-level __new__ runs per guest.
     return tuple(
         map(
-            Guest,
-            names,
-            sizes,
-            repeat(None),
-            pins_all,
-            map(_INFO_TOPOLOGY, infos),
-            emulator_tuples,
-            map(_IS_DEFAULT, sources),
-            map(_iothread_tuples, iothreads_all),
-            infos,
-            sources,
+            tuple.__new__,
+            repeat(Guest),
+            zip(
+                names,
+                sizes,
+                repeat(None),
+                pins_all,
+                map(_INFO_TOPOLOGY, infos),
+                emulator_tuples,
+                [source != "pin" for source in sources],
+                [tuple(map(tuple, iothreads)) if iothreads else () for iothreads in iothreads_all],
+                infos,
+                sources,
+            ),
         )
     )
 
 
 _INFO_TOPOLOGY = itemgetter(0)
-
-
-def _tuple_or_none(value: Optional[List[int]]) -> Optional[Tuple[int, ...]]:
-    return None if value is None else tuple(value)
-
-
-def _EMULATOR_SOURCE(value: Any) -> str:  # pylint: disable=invalid-name
-    return "online" if value is None else "pin"
-
-
-def _IS_DEFAULT(source: str) -> bool:  # pylint: disable=invalid-name
-    return source != "pin"
-
-
-def _iothread_tuples(value: Optional[List[List[int]]]) -> Tuple[Tuple[int, ...], ...]:
-    return tuple(map(tuple, value)) if value else ()
 
 
 _SET_EXPECTED = "a non-empty list of distinct CPU ids (ints >= 0; convert cpulist strings with hvfleet.smt.cpulist)"
@@ -904,6 +895,7 @@ class _Usage(NamedTuple):
 
     housekeeping: FrozenSet[int]  # unknown housekeeping: every present CPU
     aux: FrozenSet[int]  # housekeeping + every guest's emulator and iothread pins
+    helpers: FrozenSet[int]  # every guest's emulator and iothread pins
     owner: Dict[int, str]  # CPU -> a guest whose vCPUs may run there
     multi: FrozenSet[int]  # CPUs where vCPUs of two or more guests may run
     used: FrozenSet[int]  # CPUs with any user at all
@@ -913,12 +905,13 @@ class _Usage(NamedTuple):
 def _usage(view: HostView, placement: Placement) -> _Usage:
     guests = placement.guests
     housekeeping = placement.housekeeping if placement.housekeeping is not None else view.present
-    aux = set(housekeeping)
+    helpers: set = set()
     if guests:
-        aux.update(*[guest.emulator for guest in guests])
+        helpers.update(*[guest.emulator for guest in guests])
         iothreads = [cpus for guest in guests for cpus in guest.iothreads]
         if iothreads:
-            aux.update(*iothreads)
+            helpers.update(*iothreads)
+    aux = helpers.union(housekeeping)
     multi: FrozenSet[int] = frozenset()
     names = [guest.name for guest in guests]
     if all(guest.pins is not None for guest in guests):
@@ -946,6 +939,7 @@ def _usage(view: HostView, placement: Placement) -> _Usage:
     return _Usage(
         housekeeping=frozenset(housekeeping),
         aux=aux_f,
+        helpers=frozenset(helpers),
         owner=owner,
         multi=multi,
         used=aux_f.union(owner),
@@ -1101,12 +1095,6 @@ def _host_decisions(view: HostView) -> Tuple[Tuple[bool, List[Reason]], bool, Op
 
 
 @lru_cache(maxsize=1024)
-def _groups(n: int, threads: int) -> Tuple[int, ...]:
-    """Sibling group of each vCPU as the guest numbers them: threads vary fastest."""
-    return tuple(i // threads for i in range(n))
-
-
-@lru_cache(maxsize=1024)
 def _grant_cores(n: int) -> Reason:
     return _reason(
         "cores_exclusive",
@@ -1183,7 +1171,7 @@ def _decide_guest(
             # groups when there are as many distinct cores as groups.
             first = cores[::threads]
             matches = distinct == n // threads and all(cores[k::threads] == first for k in range(1, threads))
-        acc_denials = [] if matches else _sibling_mismatch(view, pins, cores, info.groups or _groups(n, threads))
+        acc_denials = [] if matches else _sibling_mismatch(view, pins, cores, threads)
     nested = view.nested
     if nested and "accurate_topology" not in view.vouched:
         acc_denials.append(_nested_unvouched("accurate_topology", "accurate_topology"))
@@ -1348,15 +1336,24 @@ def _pin_shared(pins: Sequence[int]) -> List[Reason]:
     )
 
 
-def _sibling_mismatch(view: HostView, pins: Sequence[int], cores: Sequence[int], groups: Sequence[int]) -> List[Reason]:
-    """Say which vCPUs break "siblings in the guest exactly when siblings on the host"."""
-    cores_of_group: Dict[int, List[int]] = {}
-    groups_of_core: Dict[int, List[int]] = {}
-    for vcpu, (group, core) in enumerate(zip(groups, cores)):
-        cores_of_group.setdefault(group, []).append(vcpu)
-        groups_of_core.setdefault(core, []).append(vcpu)
-    split = [vcpus for vcpus in cores_of_group.values() if len({cores[v] for v in vcpus}) > 1]
-    hidden = [(core, vcpus) for core, vcpus in groups_of_core.items() if len({groups[v] for v in vcpus}) > 1]
+def _sibling_mismatch(view: HostView, pins: Sequence[int], cores: Sequence[int], threads: int) -> List[Reason]:
+    """Say which vCPUs break "siblings in the guest exactly when siblings on the host".
+
+    Sibling group g (threads vary fastest) is vCPUs g * threads .. g * threads + threads - 1.
+    """
+    on_core: Dict[int, List[int]] = {}  # physical core -> its vCPUs, cores in order of first use
+    for vcpu, core in enumerate(cores):
+        on_core.setdefault(core, []).append(vcpu)
+    if threads == 1:  # every vCPU its own group: none is split, a core with two vCPUs hides siblings
+        split: List[List[int]] = []
+        hidden = [(core, vcpus) for core, vcpus in on_core.items() if len(vcpus) > 1]
+    else:
+        split = [
+            list(range(first, first + threads))
+            for first in range(0, len(cores), threads)
+            if len(set(cores[first:first + threads])) > 1
+        ]
+        hidden = [(core, vcpus) for core, vcpus in on_core.items() if len({v // threads for v in vcpus}) > 1]
     return _capped(
         "split_siblings",
         split,
@@ -1394,6 +1391,9 @@ def _sibling_sharing(ctx: _HostContext, guest: Guest, pinset: FrozenSet[int], to
         if not foreign:
             continue
         mine = [cpu for cpu in threads if cpu in pinset]
+        if len(shown) == MAX_REASONS_PER_CODE:  # only counted: every (mine, foreign) pair but a thread with itself
+            count += len(foreign) * len(mine) - len(pinset.intersection(foreign))
+            continue
         for cpu_b in foreign:
             for cpu_a in mine:
                 if cpu_a != cpu_b:
@@ -1441,10 +1441,8 @@ def _foreign_on_pins(ctx: _HostContext, guest: Guest) -> List[Reason]:
         cpu = hit[1]
         if cpu in multi:
             others.append(hit)
-        elif cpu in aux:
-            mine = (cpu in emulator) + (cpu in iothreads)
-            if _aux_count(ctx).get(cpu, 0) > (1 if mine else 0):
-                others.append(hit)
+        elif cpu in aux and _other_helper_on(ctx, cpu, cpu in emulator or cpu in iothreads):
+            others.append(hit)
     out = []
     if housekeeping:
         out.append(
@@ -1494,18 +1492,24 @@ def _vcpus_on(hits: Sequence[Tuple[int, int]]) -> str:
 _SECOND = itemgetter(1)
 
 
-def _aux_count(ctx: _HostContext) -> Dict[int, int]:
-    """CPU -> how many guests have emulator or iothread pins there (built once per host, for wording)."""
-    cached = ctx.cache.get("aux_count")
+def _other_helper_on(ctx: _HostContext, cpu: int, mine: bool) -> bool:
+    """Another guest's emulator or iothreads may run on ``cpu`` (``mine``: this guest's helpers may too)."""
+    if not mine:
+        return cpu in ctx.usage.helpers
+    return cpu in _shared_helpers(ctx)
+
+
+def _shared_helpers(ctx: _HostContext) -> FrozenSet[int]:
+    """CPUs in the emulator or iothread pin sets of two or more guests (built once per host, for wording)."""
+    cached = ctx.cache.get("shared_helpers")
     if cached is None:
-        cached = ctx.cache["aux_count"] = Counter(
-            chain.from_iterable(
-                # A guest counts once per CPU, however many of its helpers share it
-                # (an emulator pin set has each CPU once already).
-                frozenset(guest.emulator).union(*guest.iothreads) if guest.iothreads else guest.emulator
-                for guest in ctx.placement.guests
-            )
-        )
+        seen: set = set()
+        shared: set = set()
+        for guest in ctx.placement.guests:
+            cpus = frozenset(guest.emulator).union(*guest.iothreads) if guest.iothreads else guest.emulator
+            shared.update(seen.intersection(cpus))
+            seen.update(cpus)
+        cached = ctx.cache["shared_helpers"] = frozenset(shared)
     return cached
 
 
@@ -1524,6 +1528,17 @@ def _words(ctx: _HostContext, guest: Guest, cpu: int, include_self: bool = True)
         if guest.iothreads:
             words.extend("this guest's iothread %d" % i for i, cpus in enumerate(guest.iothreads) if cpu in cpus)
     name = guest.name
+    usage = ctx.usage
+    if cpu not in usage.multi:
+        owner = usage.owner.get(cpu)
+        if cpu not in usage.helpers:  # at most one guest's vCPUs, no emulator or iothread
+            if owner is not None and owner != name:
+                words.append(_owner_words(ctx, owner, cpu))
+            return words
+        if owner == name:  # only this guest's vCPUs: anyone else is another guest's emulator or iothread
+            mine = cpu in guest.emulator or any(cpu in cpus for cpus in guest.iothreads)
+            if not _other_helper_on(ctx, cpu, mine):
+                return words
     words.extend([text for owner, text in _others_at(ctx, cpu) if owner != name])
     return words
 
@@ -1551,7 +1566,7 @@ def _others_at(ctx: _HostContext, cpu: int) -> List[Tuple[str, str]]:
         owner = usage.owner.get(cpu)
         if owner is not None:
             entries.append((owner, 0, _owner_words(ctx, owner, cpu)))
-    if multi or cpu in usage.aux:  # every CPU of an emulator or iothread pin set is in aux
+    if multi or cpu in usage.helpers:
         users = _users(ctx)
         if multi:
             entries.extend([(name, 0, _vcpu_words(name, vcpus)) for name, vcpus in users.narrow_vcpus.get(cpu, ())])
@@ -1603,7 +1618,8 @@ def _owner_words(ctx: _HostContext, owner: str, cpu: int) -> str:
 def _guest_named(ctx: _HostContext, name: str) -> Guest:
     by_name = ctx.cache.get("by_name")
     if by_name is None:
-        by_name = ctx.cache["by_name"] = {other.name: other for other in ctx.placement.guests}
+        guests = ctx.placement.guests
+        by_name = ctx.cache["by_name"] = dict(zip(map(_FIRST, guests), guests))  # Guest.name is field 0
     return by_name[name]
 
 
@@ -1699,19 +1715,19 @@ def _housekeeping_source(placement: Placement) -> str:
 
 def _core_label(view: HostView, index: int) -> str:
     """How sentences name a physical core ('core 3 of package 1'), worded once per host and core."""
-    labels = view.labels.get("cores")
-    if labels is None:
-        labels = view.labels["cores"] = {}
-    label = labels.get(index)
+    label = view.labels.get(index)
     if label is None:
-        label = labels[index] = _core_label_uncached(view, index)
+        label = view.labels[index] = _core_label_uncached(view, index)
     return label
 
 
 def _core_label_uncached(view: HostView, index: int) -> str:
     raw = view.raw_cores[index]
-    core = raw.get("core") if _is_mapping(raw) else None
-    package = raw.get("package") if _is_mapping(raw) else None
+    if _is_mapping(raw):
+        core = raw.get("core")
+        package = raw.get("package")
+    else:
+        core = package = None
     if type(core) is not int:
         return "the core of CPUs %s" % _cpus(view.cores[index])
     if type(package) is int and _several_packages(view):
@@ -1722,14 +1738,19 @@ def _core_label_uncached(view: HostView, index: int) -> str:
 def _several_packages(view: HostView) -> bool:
     cached = view.labels.get("several_packages")
     if cached is None:
-        cached = len({c.get("package") for c in view.raw_cores if _is_mapping(c)}) > 1
+        raw = view.raw_cores
+        first, last = raw[0], raw[-1]
+        if type(first) is dict and type(last) is dict and first.get("package") != last.get("package"):
+            cached = True  # cores are listed by package: the first and last differ on most multi-package hosts
+        elif set(map(type, raw)) == _DICT_ONLY:  # plain dicts (as facts usually are): one C-level pass
+            cached = len(set(map(dict.get, raw, repeat("package")))) > 1
+        else:
+            cached = len({c.get("package") for c in raw if _is_mapping(c)}) > 1
         view.labels["several_packages"] = cached
     return cached
 
 
-# --------------------------------------------------------------------------
-# Public API
-# --------------------------------------------------------------------------
+_DICT_ONLY = frozenset((dict,))
 
 
 def _denied_all(reason: Reason) -> Dict[str, Dict[str, Any]]:
@@ -1959,8 +1980,10 @@ def _cpus(cpus: Iterable[int]) -> str:
     ordered = sorted(set(cpus))
     if not ordered:
         return "(none)"
-    parts = []
     start = prev = ordered[0]
+    if ordered[-1] - start == len(ordered) - 1:  # one run, the usual case
+        return str(start) if len(ordered) == 1 else "%d-%d" % (start, ordered[-1])
+    parts = []
     for cpu in ordered[1:]:
         if cpu == prev + 1:
             prev = cpu
