@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/env python
 # -*- coding: utf-8 -*-
 # Copyright (c) hvfleet.smt contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
@@ -96,7 +96,7 @@ def make_host(index, unmanaged_every=10, cpusets=True):
     guests = []
 
     def whole_cores(name, count, emulator=True, threads=None, cpuset=False):
-        taken = [free.pop() for _ in range(count)]
+        taken = [free.pop() for _core in range(count)]
         pins = [cpu for core in taken for cpu in core_threads[core]]
         shown = width if threads is None else threads
         guest = {
@@ -113,7 +113,7 @@ def make_host(index, unmanaged_every=10, cpusets=True):
 
     if unmanaged:
         for g in range(4):  # floating: every vCPU may run on every online CPU
-            guests.append({"name": "h%d-float%d" % (index, g), "vcpus": [list(online) for _ in range(4)],
+            guests.append({"name": "h%d-float%d" % (index, g), "vcpus": [list(online) for _vcpu in range(4)],
                            "topology": {"sockets": 1, "cores": 4, "threads": 1}})
         for g in range(28):
             guests.append(whole_cores("h%d-vm%d" % (index, g), 4 if g < 14 else 5, emulator=False, cpuset=cpusets))
@@ -128,7 +128,7 @@ def make_host(index, unmanaged_every=10, cpusets=True):
             elif kind == 6:  # siblings hidden from the guest (accurate_topology denied)
                 guests.append(whole_cores(name, 4, threads=1))
             else:  # one thread per core, the other threads given to the next host's tenant
-                taken = [free.pop() for _ in range(3)]
+                taken = [free.pop() for _core in range(3)]
                 guests.append({"name": name, "vcpus": [[core_threads[c][0]] for c in taken],
                                "topology": {"sockets": 1, "cores": 3, "threads": 1}, "emulator": list(housekeeping)})
                 rest = [[cpu] for c in taken for cpu in core_threads[c][1:]]
@@ -152,7 +152,7 @@ def run(hints, hosts, repeat, unmanaged_every=10, cpusets=True):
     best = None
     granted = 0
     decided = 0
-    for _ in range(repeat):
+    for _run in range(repeat):
         gc.collect()
         gc.disable()
         start = time.process_time()
@@ -170,7 +170,7 @@ def run(hints, hosts, repeat, unmanaged_every=10, cpusets=True):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", maxsplit=1)[0])
     parser.add_argument("--hosts", default="1000,10000", help="comma-separated fleet sizes")
     parser.add_argument("--repeat", type=int, default=3, help="runs per size; the best CPU time is kept")
     parser.add_argument("--worst-case", action="store_true", help="also time a fleet of only unmanaged hosts")

@@ -41,7 +41,7 @@ def count_upper_bound(free, batch):
     count can at most be.
     """
     total = sum(free.values())
-    classes = sorted({threads for _, threads in free})
+    classes = sorted({threads for _core, threads in free})
     needs = sorted(min((g["vcpus"] // t for t in classes if g["vcpus"] % t == 0), default=total + 1) for g in batch)
     count = 0
     for need in needs:

@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/env python
 # -*- coding: utf-8 -*-
 # Copyright (c) hvfleet.smt contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
@@ -110,7 +110,7 @@ def merge(total, part):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", maxsplit=1)[0])
     parser.add_argument("--cases", type=int, default=1_000_000)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--start", type=int, default=0, help="first seed")
@@ -124,7 +124,7 @@ def main():
         r = generate.seeded(args.seed)
         inputs = generate.domain_case(r) if args.seed % 5 == 0 else generate.host_case(r)
         print(json.dumps(inputs, indent=1, default=str))
-        kind, expected, got, _ = run_case(args.seed)
+        kind, expected, got, _guests = run_case(args.seed)
         print("%s case: oracle %s\n          engine %s" % (kind, json.dumps(expected), json.dumps(got)))
         return 0 if expected == got else 1
 

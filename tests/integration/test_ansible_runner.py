@@ -15,6 +15,7 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import Any, List, NamedTuple
 
 import pytest
 
@@ -29,6 +30,16 @@ except ImportError as err:  # pragma: no cover - the failure itself is the messa
     pytest.fail("ansible-runner is not importable (%s); install tests/requirements-dev.txt" % err, pytrace=False)
 
 FACTS_ACTION = "hvfleet.smt.smt_facts"
+
+
+class RunnerJob(NamedTuple):
+    """One ansible-runner run of the main playbook and what it left behind."""
+
+    fleet: Any
+    pdd: Path  # runner's private data directory
+    report_dir: Path
+    result: Any  # ansible_runner.Runner
+    events: List[dict]
 
 
 def _private_data_dir(tmp_path: Path):
@@ -60,7 +71,7 @@ def runner_job(tmp_path_factory):
             quiet=True,
         )
     events = list(result.events)
-    return fleet, pdd, report_dir, result, events
+    return RunnerJob(fleet, pdd, report_dir, result, events)
 
 
 def _stdout(pdd: Path) -> str:
@@ -69,12 +80,12 @@ def _stdout(pdd: Path) -> str:
 
 
 def test_job_succeeds(runner_job):
-    fleet, pdd, _, result, _ = runner_job
+    pdd, result = runner_job.pdd, runner_job.result
     assert (result.status, result.rc) == ("successful", 0), _stdout(pdd)
 
 
 def test_smt_facts_ok_once_per_host(runner_job):
-    fleet, pdd, _, _, events = runner_job
+    fleet, pdd, events = runner_job.fleet, runner_job.pdd, runner_job.events
     ok_hosts = [e["event_data"]["host"] for e in events
                 if e["event"] == "runner_on_ok" and e["event_data"].get("task_action") == FACTS_ACTION]
     assert sorted(ok_hosts) == sorted(fleet.hosts), _stdout(pdd)
@@ -86,14 +97,14 @@ def test_smt_facts_ok_once_per_host(runner_job):
 
 
 def test_no_failed_or_unreachable_host_events(runner_job):
-    _, pdd, _, _, events = runner_job
+    pdd, events = runner_job.pdd, runner_job.events
     bad = [(e["event"], e["event_data"].get("host")) for e in events
            if e["event"] in ("runner_on_failed", "runner_on_unreachable", "runner_item_on_failed")]
     assert bad == [], _stdout(pdd)
 
 
 def test_stats_event_reports_every_host_without_failures(runner_job):
-    fleet, pdd, _, _, events = runner_job
+    fleet, events = runner_job.fleet, runner_job.events
     stats = [e for e in events if e["event"] == "playbook_on_stats"]
     assert len(stats) == 1, [e["event"] for e in events]
     data = stats[0]["event_data"]
@@ -102,7 +113,7 @@ def test_stats_event_reports_every_host_without_failures(runner_job):
 
 
 def test_artifacts(runner_job):
-    fleet, pdd, report_dir, result, _ = runner_job
+    pdd, report_dir, result = runner_job.pdd, runner_job.report_dir, runner_job.result
     artifacts = pdd / "artifacts" / "main"
     stdout = (artifacts / "stdout").read_text(encoding="utf-8")
     assert "PLAY RECAP" in stdout and str(report_dir) in stdout
@@ -112,7 +123,7 @@ def test_artifacts(runner_job):
 
 
 def test_report_written_with_every_host(runner_job):
-    fleet, pdd, report_dir, _, _ = runner_job
+    fleet, report_dir = runner_job.fleet, runner_job.report_dir
     report = json.loads((report_dir / "report.json").read_text(encoding="utf-8"))
     assert report["summary"]["hosts_failed"] == 0, report["summary"]
     by_name = {h["name"]: h for h in report["hosts"]}
@@ -125,7 +136,7 @@ def test_report_written_with_every_host(runner_job):
 
 def test_runner_fact_cache_holds_the_facts(runner_job):
     """runner's default jsonfile cache is where AWX picks facts up after a job (use_fact_cache)."""
-    fleet, pdd, _, _, _ = runner_job
+    fleet, pdd = runner_job.fleet, runner_job.pdd
     fact_cache = pdd / "artifacts" / "main" / "fact_cache"
     for host in fleet.hosts:
         # ansible-core >= 2.19 prefixes keys with its cache schema ("s1_")

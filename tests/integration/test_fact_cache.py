@@ -65,7 +65,7 @@ class Backend:
         if self.name == "jsonfile":
             env = dict(self.env, ANSIBLE_CACHE_PLUGIN_CONNECTION=str(tmp_path / "empty-cache"))
         else:
-            host, port, _ = self.env["ANSIBLE_CACHE_PLUGIN_CONNECTION"].split(":")
+            host, port, _db = self.env["ANSIBLE_CACHE_PLUGIN_CONNECTION"].split(":")
             env = dict(self.env, ANSIBLE_CACHE_PLUGIN_CONNECTION="%s:%s:%d" % (host, port, EMPTY_REDIS_DB))
         return Backend(self.name, env, self.collections)
 

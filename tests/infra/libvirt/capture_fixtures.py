@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/env python
 """Capture unit-test fixtures from real libvirt domains: XML (live, inactive) and QEMU threads.
 
 Hand-written XML drifts from what libvirt really emits (attribute order,

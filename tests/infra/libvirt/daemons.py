@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/env python
 """Start and stop a root libvirtd + virtlogd for tests, on machines with or without systemd.
 
 CI machines of this kind have no systemd, and package installs start no

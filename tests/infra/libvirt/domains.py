@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/env python
 """Define, start and remove small libvirt test domains that boot a boot-sector payload.
 
 Tests of placement facts and pinning need *real* QEMU processes whose vCPU,

@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/env python
 """Print a running libvirt domain's QEMU threads with their names and allowed CPUs, as JSON.
 
 Molecule's verify step compares guest_placement_facts with this: an
@@ -28,7 +28,7 @@ def parse(text):
     """The kernel prints 'a' and 'a-b' ranges, comma-joined."""
     cpus = []
     for part in text.split(","):
-        lo, _, hi = part.partition("-")
+        lo, _dash, hi = part.partition("-")
         cpus.extend(range(int(lo), int(hi or lo) + 1))
     return cpus
 

@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/env python
 """Write a 512-byte real-mode boot sector that prints a marker to COM1 and halts.
 
 Test guests only need to *exist* as running QEMU processes with real vCPU,

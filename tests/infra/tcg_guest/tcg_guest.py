@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/env python
 """Build, boot and stop a disposable TCG guest that has real SMT siblings.
 
 The collection's claims about SMT are only as good as its reading of a real
@@ -137,9 +137,7 @@ class Guest:
 def run(argv: Sequence[str], what: str, **kwargs: object) -> subprocess.CompletedProcess:
     """Run argv; a failure names the step and shows the command's own words."""
     try:
-        proc = subprocess.run(  # noqa: PLW1510 - checked below
-            list(argv), capture_output=True, text=True, **kwargs
-        )
+        proc = subprocess.run(list(argv), capture_output=True, text=True, check=False, **kwargs)  # checked below
     except FileNotFoundError:
         raise GuestError(f"{what}: {argv[0]} is not installed") from None
     if proc.returncode != 0:
@@ -496,7 +494,7 @@ def wait_for_ssh(key: Path, port: int, state: Path, pid: int, timeout: float) ->
     while True:
         if not is_our_qemu(pid, state / PIDFILE):
             raise GuestError(f"QEMU (pid {pid}) exited before SSH answered on 127.0.0.1:{port}\n" + console_tail(state / CONSOLE))
-        proc = subprocess.run(ssh_argv(key, port, ["true"], connect_timeout=5), capture_output=True, text=True)
+        proc = subprocess.run(ssh_argv(key, port, ["true"], connect_timeout=5), capture_output=True, text=True, check=False)
         if proc.returncode == 0:
             return round(time.monotonic() - started, 1)
         last_error = (proc.stderr or "").strip()
@@ -570,7 +568,7 @@ def load_guest(state: Path) -> Dict[str, object]:
 
 
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     parser.add_argument("--cache-dir", type=Path, default=None,
                         help="image cache (default: $TCG_GUEST_CACHE or <repo>/.cache/tcg-guest)")
     sub = parser.add_subparsers(dest="command", required=True)

@@ -39,7 +39,8 @@ def _is_int(value):
 
 
 def _is_plain_int(value):
-    return type(value) is int
+    # Exactly int, as hints.py checks: bool and Ansible's tagged subclasses are not.
+    return type(value) is int  # pylint: disable=unidiomatic-typecheck
 
 
 def facts_valid(facts):

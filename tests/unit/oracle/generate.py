@@ -86,7 +86,7 @@ def build_host(
             else:
                 per_core.append(threads)
     if control == "notsupported" and r.random() < 0.8:
-        per_core = [1 for _ in per_core]
+        per_core = [1 for _threads in per_core]
     total = sum(per_core)
     ids = _number(r, per_core, numbering)
     cores = []
@@ -245,12 +245,12 @@ def _build_guest(r, shape, online_cores, online, present, free, kind, housekeepi
         guest["topology"] = {"sockets": 1, "cores": len(pins), "threads": 1}
     elif kind == "random":
         n = r.choice((1, 2, 3, 4, 6, 8))
-        guest["vcpus"] = [[r.choice(present)] if r.random() < 0.8 else r.sample(present, min(len(present), 2)) for _ in range(n)]
+        guest["vcpus"] = [[r.choice(present)] if r.random() < 0.8 else r.sample(present, min(len(present), 2)) for _vcpu in range(n)]
         t = r.choice((1, 2, 4))
         guest["topology"] = {"sockets": 1, "cores": max(1, n // t), "threads": t} if r.random() < 0.9 else None
     else:  # floating
         n = r.choice((1, 2, 4))
-        guest["vcpus"] = [list(online) for _ in range(n)]
+        guest["vcpus"] = [list(online) for _vcpu in range(n)]
         guest["topology"] = {"sockets": n, "cores": 1, "threads": 1}
     if r.random() < 0.05:
         guest["topology"] = None
@@ -315,7 +315,7 @@ def _add_helpers(r, guest, placement, online_cores, present, free, housekeeping)
         elif pins:
             guest["vcpu_cpuset"] = sorted(set(pins))
     if r.random() < 0.3:
-        guest["iothreads"] = [list(emulator) if emulator else [r.choice(present)] for _ in range(r.choice((1, 2)))]
+        guest["iothreads"] = [list(emulator) if emulator else [r.choice(present)] for _iothread in range(r.choice((1, 2)))]
     elif r.random() < 0.5:
         guest["iothreads"] = []
 
@@ -501,7 +501,7 @@ def corrupt_placement(r, placement, facts, how=None):
 def _present_ok(facts):
     cpus = facts.get("cpus")
     return isinstance(cpus, dict) and isinstance(cpus.get("present"), list) and cpus["present"] and all(
-        type(cpu) is int for cpu in cpus["present"]
+        type(cpu) is int for cpu in cpus["present"]  # pylint: disable=unidiomatic-typecheck  # exactly int, not bool
     )
 
 

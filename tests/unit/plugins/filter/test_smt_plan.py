@@ -47,7 +47,8 @@ def test_plans_from_wrapped_values():
     result = F.smt_plan(Wrapped(facts()), [Wrapped({"name": "db", "vcpus": TaggedInt(4)})], housekeeping=TaggedInt(1))
     assert result["placed"] == ["db"]
     assert result["placement"]["guests"][0]["vcpus"] == [[1], [5], [2], [6]]
-    assert type(result["placement"]["guests"][0]["topology"]["threads"]) is int
+    # Exactly int: isinstance() would accept TaggedInt (and bool).
+    assert type(result["placement"]["guests"][0]["topology"]["threads"]) is int  # pylint: disable=unidiomatic-typecheck
     assert result["guests"]["db"]["statements"]["dedicated"]["granted"] is True
 
 

@@ -73,7 +73,7 @@ def test_cgroup_without_cpuset_is_not_a_bound():
 
 
 def test_cgroup_candidates_try_v2_then_hybrid_then_v1():
-    assert [d for d, _ in cgroup_candidates("system.slice")] == [
+    assert [d for d, _name in cgroup_candidates("system.slice")] == [
         "sys/fs/cgroup/system.slice", "sys/fs/cgroup/unified/system.slice", "sys/fs/cgroup/cpuset/system.slice"]
 
 

@@ -5,6 +5,7 @@ Fixtures ``fixtures/libvirt/*.xml`` are ``virsh dumpxml`` (live) and
 libvirt 9.0 / QEMU 7.2; the edge cases below are hand-written.
 """
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -211,7 +212,7 @@ def test_offline_vcpu_keeps_its_declared_pins():
 def test_thread_affinity_wins_and_the_difference_is_reported():
     snap = running("hvfleet-test-pinned")
     drifted = ThreadPlacement(vcpus={0: (0, 1), 1: (0,)}, emulator=(0, 1), iothreads={})
-    entry = guest_placement(DomainSnapshot(**dict(snap.__dict__, threads=drifted)), ONLINE)
+    entry = guest_placement(dataclasses.replace(snap, threads=drifted), ONLINE)
     assert entry["vcpus"] == [[0, 1], [0]] and entry["emulator"] == [0, 1]
     codes = {d["code"]: d["message"] for d in entry["disagreements"]}
     assert "vCPU 0's thread may run on CPUs 0-1; the definition pins it to 1" == codes["vcpu_affinity_differs"]
@@ -221,7 +222,7 @@ def test_thread_affinity_wins_and_the_difference_is_reported():
 def test_vcpu_without_a_named_thread_is_widened_by_the_unidentified_threads():
     snap = running("hvfleet-test-pinned")
     unnamed = ThreadPlacement(vcpus={1: (0,)}, emulator=(0, 1), iothreads={})
-    entry = guest_placement(DomainSnapshot(**dict(snap.__dict__, threads=unnamed)), ONLINE)
+    entry = guest_placement(dataclasses.replace(snap, threads=unnamed), ONLINE)
     assert entry["vcpus"][0] == [0, 1]
     assert "vcpu_thread_missing" in [d["code"] for d in entry["disagreements"]]
 
@@ -229,7 +230,7 @@ def test_vcpu_without_a_named_thread_is_widened_by_the_unidentified_threads():
 def test_missing_iothread_thread_is_widened_and_reported():
     snap = running("hvfleet-test-iothreads")
     threads = ThreadPlacement(vcpus={0: (1,)}, emulator=(1,), iothreads={2: (1,)})
-    entry = guest_placement(DomainSnapshot(**dict(snap.__dict__, threads=threads)), ONLINE)
+    entry = guest_placement(dataclasses.replace(snap, threads=threads), ONLINE)
     assert entry["iothreads"] == [[0, 1], [1]]
     assert [d["code"] for d in entry["disagreements"]] == ["iothread_thread_missing"]
 
@@ -237,7 +238,7 @@ def test_missing_iothread_thread_is_widened_and_reported():
 def test_unreadable_threads_fall_back_to_the_live_definition():
     snap = running("hvfleet-test-pinned")
     entry = guest_placement(
-        DomainSnapshot(**dict(snap.__dict__, threads=None, qemu_pid=None, threads_problem="permission denied")), ONLINE)
+        dataclasses.replace(snap, threads=None, qemu_pid=None, threads_problem="permission denied"), ONLINE)
     assert entry["source"] == "live_definition" and entry["vcpus"] == [[1], [0]]
     assert entry["disagreements"][0]["code"] == "threads_unread"
     assert "permission denied" in entry["disagreements"][0]["message"]
@@ -248,7 +249,7 @@ def test_persistent_definition_that_differs_is_reported():
     config = parse_domain_xml(
         (FIXTURES / "hvfleet-test-pinned.inactive.xml").read_text().replace("vcpu='0' cpuset='1'", "vcpu='0' cpuset='0'"),
         "x")
-    entry = guest_placement(DomainSnapshot(**dict(snap.__dict__, config=config)), ONLINE)
+    entry = guest_placement(dataclasses.replace(snap, config=config), ONLINE)
     assert entry["vcpus"] == [[1], [0]]  # what runs now
     assert entry["definitions"]["config"]["vcpus"] == [[0], [0]]
     assert [d["code"] for d in entry["disagreements"]] == ["config_differs"]

@@ -23,7 +23,7 @@ def hosts(draw, max_cores_per_node=6):
     kind = draw(st.sampled_from(["smt1", "smt2", "smt2", "smt4", "smt8", "hybrid"]))
     per_node = draw(st.integers(1, 3 if kind == "smt8" else max_cores_per_node))
     sizes = []
-    for _ in range(nodes * per_node):
+    for _core in range(nodes * per_node):
         if kind == "hybrid":
             sizes.append(draw(st.sampled_from([1, 2])))
         else:

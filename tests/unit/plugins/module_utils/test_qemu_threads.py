@@ -34,7 +34,7 @@ def captured(name):
 
 
 def test_pinned_domain_threads_as_captured():
-    _, threads = captured("hvfleet-test-pinned")
+    _data, threads = captured("hvfleet-test-pinned")
     placement = classify_threads(threads, iothread_ids=[])
     assert placement.vcpus == {0: (1,), 1: (0,)}
     assert placement.emulator == (0,)
@@ -46,7 +46,7 @@ def test_pinned_domain_threads_as_captured():
 
 
 def test_iothread_domain_separates_libvirt_iothreads_from_the_monitor_thread():
-    _, threads = captured("hvfleet-test-iothreads")
+    _data, threads = captured("hvfleet-test-iothreads")
     assert "IO mon_iothread" in [t.name for t in threads]
     placement = classify_threads(threads, iothread_ids=[1, 2])
     assert placement.iothreads == {1: (0,), 2: (1,)}
@@ -55,7 +55,7 @@ def test_iothread_domain_separates_libvirt_iothreads_from_the_monitor_thread():
 
 
 def test_tcg_domain_names_its_vcpu_thread_cpu_n_tcg():
-    _, threads = captured("hvfleet-test-floating")
+    _data, threads = captured("hvfleet-test-floating")
     placement = classify_threads(threads, iothread_ids=[])
     assert placement.vcpus == {0: (0, 1)}  # vCPU 1 is offline: no thread
     assert placement.accelerator == "TCG"
@@ -68,7 +68,7 @@ def test_single_threaded_tcg_thread_runs_every_vcpu():
     assert placement.vcpus == {}
     assert placement.all_vcpus == (2, 3)
     assert placement.vcpu_affinity(0) == (2, 3) and placement.vcpu_affinity(7) == (2, 3)
-    assert [code for code, _ in placement.notes] == ["single_threaded_tcg"]
+    assert [code for code, _message in placement.notes] == ["single_threaded_tcg"]
 
 
 def test_iothread_name_of_an_undeclared_iothread_is_an_emulator_thread():
@@ -95,7 +95,7 @@ def test_two_threads_claiming_one_vcpu_are_merged_and_noted():
     threads = [QemuThread(11, "CPU 0/KVM", (4,)), QemuThread(12, "CPU 0/KVM", (5,))]
     placement = classify_threads(threads, [])
     assert placement.vcpus == {0: (4, 5)}
-    assert [code for code, _ in placement.notes] == ["vcpu_threads_duplicate"]
+    assert [code for code, _message in placement.notes] == ["vcpu_threads_duplicate"]
 
 
 def test_unnamed_threads_are_all_emulator_threads():
@@ -117,7 +117,7 @@ def test_no_cpu_of_any_thread_is_lost(rows):
     seen = set(placement.emulator) | set(placement.all_vcpus or ())
     for cpus in list(placement.vcpus.values()) + list(placement.iothreads.values()) + list(placement.kvm_workers):
         seen |= set(cpus)
-    assert seen == {cpu for _, cpus in rows for cpu in cpus}
+    assert seen == {cpu for _name, cpus in rows for cpu in cpus}
 
 
 def test_affinity_from_a_real_status_file():
@@ -137,7 +137,7 @@ def test_bad_status_names_the_file(status, expected):
 
 
 def test_qemu_pid_found_by_uuid_from_a_captured_cmdline():
-    data, _ = captured("hvfleet-test-pinned")
+    data, _threads = captured("hvfleet-test-pinned")
     uuid = data["cmdline"][data["cmdline"].index("-uuid") + 1]
     processes = [(1, ["/sbin/init"]), (data["pid"], data["cmdline"]), (5, ["qemu", "-uuid", "other"])]
     assert qemu_pids_for_uuid(processes, uuid.upper()) == [data["pid"]]

@@ -97,10 +97,10 @@ def lscpu_view(text: str) -> Dict[str, object]:
         cores.setdefault((socket, core), []).append(cpu)  # type: ignore[arg-type]
         sockets.setdefault(socket, []).append(cpu)  # type: ignore[arg-type]
     return {
-        "online": sorted(cpu for cpu, _, _, online in rows if online),
-        "offline": sorted(cpu for cpu, _, _, online in rows if not online),
+        "online": sorted(cpu for cpu, _core, _socket, online in rows if online),
+        "offline": sorted(cpu for cpu, _core, _socket, online in rows if not online),
         "cores": sorted(sorted(threads) for threads in cores.values()),
-        "core_ids": sorted({core for (_, core) in cores}),
+        "core_ids": sorted({core for (_socket, core) in cores}),
         "sockets": [{"id": socket, "cpus": sorted(cpus)} for socket, cpus in sorted(sockets.items())],
     }
 
