@@ -9,7 +9,7 @@ help: ## list the targets
 setup: ## install Debian packages and the pinned .venv (fast when already done)
 	@bash hack/setup.sh
 
-test: ## everything CI runs: setup, sanity, units, lint, docs, integration, molecule; stops at the first failure
+test: ## everything CI runs: setup, sanity, units, lint, collection, integration, molecule; stops at the first failure
 	@bash hack/test.sh
 
 units: setup ## unit tests (pytest over tests/unit)
@@ -21,10 +21,10 @@ sanity: setup ## ansible-test sanity on a temp copy (ansible-core 2.21 and 2.20)
 lint: setup ## yamllint, ansible-lint (production), changelog fragments, shellcheck
 	@bash hack/lint.sh
 
-docs: setup ## release notes (antsibull-changelog, in a copy) and the docs site (antsibull-docs) in .cache/collection
+docs: setup ## release notes (antsibull-changelog, in a copy) and the docs site (antsibull-docs) in .cache/collection; a part of `collection`
 	@bash hack/docs.sh
 
-collection: setup ## docs, plus the tarball and galaxy-importer on it (not yet in `make test`: roles need READMEs)
+collection: setup ## docs, plus the tarball and galaxy-importer on it (part of `make test`)
 	@bash hack/collection.sh
 
 integration: setup ## pytest over tests/integration (playbooks, ansible-runner, fact caches; no guests)
