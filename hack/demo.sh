@@ -20,4 +20,4 @@ export ANSIBLE_COLLECTIONS_PATH="${CACHE_DIR}/collections"
 export ANSIBLE_PIPELINING=1 ANSIBLE_FORKS=8 ANSIBLE_NOCOLOR="${ANSIBLE_NOCOLOR:-}"
 ansible-playbook -i playbooks/inventory/demo playbooks/main.yml \
   -e "hvfleet_demo_root=${samples}" -e "smt_report_dir=${report_dir}"
-log "report: ${report_dir}/report.json, ${report_dir}/summary.txt"
+log "report: ${report_dir}/report.json, ${report_dir}/summary.txt, ${report_dir}/report.html"
