@@ -28,7 +28,7 @@ from __future__ import annotations
 from collections import Counter, abc
 from dataclasses import dataclass
 from functools import lru_cache
-from itertools import chain, islice, repeat
+from itertools import accumulate, chain, islice, repeat
 from operator import itemgetter
 from typing import Any, Dict, FrozenSet, Iterable, List, Mapping, NamedTuple, Optional, Sequence, Tuple
 
@@ -504,12 +504,11 @@ def _parse_guests_batch(
     ):
         return None
     sets = list(chain.from_iterable(vcpus_all))
-    if set(map(type, sets)) != _LIST_ONLY or not all(sets):
+    if set(map(type, sets)) != _LIST_ONLY or set(map(len, sets)) != _ONE:
         return None
-    flat = list(chain.from_iterable(sets))
-    if len(flat) != len(sets):  # non-empty sets, as many pins as sets: one pCPU per vCPU
-        return None
-    if set(map(type, flat)) != _INT_ONLY or min(flat) < 0 or (present is not None and not present.issuperset(flat)):
+    flat = tuple(map(_FIRST, sets))
+    # Exact ints; the host's CPUs when known (cpus.present holds ints >= 0 only), else ints >= 0.
+    if set(map(type, flat)) != _INT_ONLY or (not present.issuperset(flat) if present is not None else min(flat) < 0):
         return None
     emulators = list(map(get, guests_raw, repeat("emulator")))
     iothreads_all = list(map(get, guests_raw, repeat("iothreads")))
@@ -524,20 +523,24 @@ def _parse_guests_batch(
         or not set(map(type, domains)) <= _NONE_OR_STR
     ):
         return None
+    # Every emulator, iothread and <vcpu cpuset> pin set, as tuples: emulators in
+    # guest order, then iothreads in guest order, then cpusets.
     helper_sets = [cpus for cpus in emulators if cpus is not None]
     helper_sets.extend(chain.from_iterable(iothreads for iothreads in iothreads_all if iothreads))
     helper_sets.extend(cpus for cpus in cpusets if cpus is not None)
+    helper_tuples: List[Tuple[int, ...]] = []
     if helper_sets:
         if set(map(type, helper_sets)) != _LIST_ONLY or not all(helper_sets):
             return None
-        helpers = list(chain.from_iterable(helper_sets))
+        helper_tuples = list(map(tuple, helper_sets))
+        if set(map(type, chain.from_iterable(helper_tuples))) != _INT_ONLY:
+            return None
+        # Guests' helpers often share a pin set: check each distinct set once
+        # (plain ints only by now, so equal tuples mean equal sets of CPUs).
+        distinct = set(helper_tuples)
         if (
-            set(map(type, helpers)) != _INT_ONLY
-            or min(helpers) < 0
-            or (present is not None and not present.issuperset(helpers))
-            # Guests' helpers often share a pin set: check each distinct set once
-            # (plain ints only by now, so equal tuples mean equal sets of CPUs).
-            or any(len(set(cpus)) != len(cpus) for cpus in set(map(tuple, helper_sets)))
+            (not present.issuperset(chain.from_iterable(distinct)) if present is not None else min(map(min, distinct)) < 0)
+            or any(len(set(cpus)) != len(cpus) for cpus in distinct)
         ):
             return None
     counts = list(
@@ -549,25 +552,29 @@ def _parse_guests_batch(
             map(get, topologies, repeat("threads")),
         )
     )
-    values = list(chain.from_iterable(counts))
-    if set(map(type, values)) != _INT_ONLY or min(values) < 1:
+    if set(map(type, chain.from_iterable(counts))) != _INT_ONLY:
         return None
-    infos = list(map(_TOPOLOGIES.get, counts))
+    infos = list(map(_TOPOLOGIES.get, counts))  # a hit is an equal tuple of ints, checked when it was cached
+    if None in infos:
+        if min(chain.from_iterable(counts)) < 1:
+            return None
+        infos = [info or _topology_info(Topology(*count)) for info, count in zip(infos, counts)]
     sizes = list(map(len, vcpus_all))
-    flat_iter = iter(flat)
-    pins_all = [tuple(islice(flat_iter, n)) for n in sizes]
-    emulator_tuples = [None if cpus is None else tuple(cpus) for cpus in emulators]
+    ends = list(accumulate(sizes))
+    pins_all = [flat[start:end] for start, end in zip(chain((0,), ends), ends)]
+    tuples = iter(helper_tuples)
+    emulator_tuples = [None if cpus is None else next(tuples) for cpus in emulators]
+    iothread_tuples = [tuple(islice(tuples, len(iothreads))) if iothreads else () for iothreads in iothreads_all]
     sources = ["online" if cpus is None else "pin" for cpus in emulators]
-    for index, emulator in enumerate(emulator_tuples):
-        if emulator is None:
-            cpuset = cpusets[index]
-            if cpuset is None:
-                emulator_tuples[index] = online or tuple(sorted(set(pins_all[index])))
-            else:
-                emulator_tuples[index] = tuple(sorted(cpuset))
-                sources[index] = "vcpu_cpuset"
-        if infos[index] is None:
-            infos[index] = _topology_info(Topology(*counts[index]))
+    if None in emulator_tuples:
+        for index, emulator in enumerate(emulator_tuples):
+            if emulator is None:
+                cpuset = cpusets[index]
+                if cpuset is None:
+                    emulator_tuples[index] = online or tuple(sorted(set(pins_all[index])))
+                else:
+                    emulator_tuples[index] = tuple(sorted(cpuset))
+                    sources[index] = "vcpu_cpuset"
     # Guest(...) field by field, built with tuple.__new__ (what Guest._make
     # does) so no Python-level __new__ runs per guest.
     return tuple(
@@ -582,7 +589,7 @@ def _parse_guests_batch(
                 map(_INFO_TOPOLOGY, infos),
                 emulator_tuples,
                 [source != "pin" for source in sources],
-                [tuple(map(tuple, iothreads)) if iothreads else () for iothreads in iothreads_all],
+                iothread_tuples,
                 infos,
                 sources,
             ),
@@ -1170,7 +1177,11 @@ def _decide_guest(
             # is on one core when those slices are equal, and no core holds two
             # groups when there are as many distinct cores as groups.
             first = cores[::threads]
-            matches = distinct == n // threads and all(cores[k::threads] == first for k in range(1, threads))
+            if threads == 2:
+                one_core_each = cores[1::2] == first
+            else:
+                one_core_each = all(cores[k::threads] == first for k in range(1, threads))
+            matches = distinct == n // threads and one_core_each
         acc_denials = [] if matches else _sibling_mismatch(view, pins, cores, threads)
     nested = view.nested
     if nested and "accurate_topology" not in view.vouched:
@@ -1183,9 +1194,10 @@ def _decide_guest(
             acc["reasons"].append(_NESTED_VOUCHED["accurate_topology"])
 
     # -- dedicated ---------------------------------------------------------
+    foreign_free = pins_ok and usage.foreign_on_own_pin.isdisjoint(pinset)  # no foreign user on a vCPU's pCPU
     if not pins_ok:
         ded_denials = list(pin_denials)
-    elif usage.foreign_on_own_pin.isdisjoint(pinset):
+    elif foreign_free:
         ded_denials = []
     else:
         ded_denials = _foreign_on_pins(ctx, guest)
@@ -1214,9 +1226,15 @@ def _decide_guest(
             )
         if ctx.offline_reason is not None:
             nn_denials.append(ctx.offline_reason)
-        if cores is not None and view.smt_cores and _co_resident(ctx, pinset, cores, touched):
+        if (
+            cores is not None
+            and view.smt_cores
+            # Whole cores, all ours, none of them with a foreign user: nothing to share (the common case).
+            and not (foreign_free and sum(map(view.core_sizes.__getitem__, touched)) == len(pinset))
+            and _co_resident(ctx, pinset, cores, touched)
+        ):
             nn_denials.extend(
-                _sibling_sharing(ctx, guest, pinset, touched)
+                _sibling_sharing(ctx, guest, pinset, cores, touched)
                 or [_reason("sibling_shared", "a foreign user may run beside a vCPU (could not name the threads: "
                             "please report this as a bug)")]
             )
@@ -1275,12 +1293,12 @@ def _co_resident(ctx: _HostContext, pinset: FrozenSet[int], cores: Sequence[int]
         return False  # one vCPU per core: a foreign user on its thread only time-shares it
     if usage.foreign_on_own_pin.isdisjoint(pinset):
         return False
-    foreign_on_pins = pinset & usage.foreign_on_own_pin
+    # Is one of those pCPUs in a core that holds two or more of our vCPUs?
     per_core: Dict[int, int] = {}
     for core in cores:
         per_core[core] = per_core.get(core, 0) + 1
     core_of = view.core_of
-    return any(per_core[core_of[cpu]] > 1 for cpu in foreign_on_pins)
+    return any(per_core[core_of[cpu]] > 1 for cpu in pinset & usage.foreign_on_own_pin)
 
 
 def _pin_denials(view: HostView, guest: Guest) -> List[Reason]:
@@ -1369,7 +1387,9 @@ def _sibling_mismatch(view: HostView, pins: Sequence[int], cores: Sequence[int],
     )
 
 
-def _sibling_sharing(ctx: _HostContext, guest: Guest, pinset: FrozenSet[int], touched: Iterable[int]) -> List[Reason]:
+def _sibling_sharing(
+    ctx: _HostContext, guest: Guest, pinset: FrozenSet[int], cores: Sequence[int], touched: Iterable[int]
+) -> List[Reason]:
     """Co-residency: a foreign user on a thread B of a core where another thread is one of our vCPUs.
 
     A foreign user on the very thread a lone vCPU runs on only time-shares it
@@ -1380,7 +1400,8 @@ def _sibling_sharing(ctx: _HostContext, guest: Guest, pinset: FrozenSet[int], to
     usage = ctx.usage
     used = usage.used
     foreign_on_own = usage.foreign_on_own_pin
-    view_cores = ctx.view.cores
+    view = ctx.view
+    view_cores = view.cores
     shown = []  # (cpu A: our vCPU's pCPU, core, cpu B: has a foreign user), the first few
     count = 0
     for core in sorted(touched):
@@ -1409,10 +1430,10 @@ def _sibling_sharing(ctx: _HostContext, guest: Guest, pinset: FrozenSet[int], to
         verb = "uses" if len(users) == 1 else "use"
         if cpu_b in pinset:
             text = "vCPU %d on CPU %d shares %s with CPU %d (vCPU %d of this guest), which %s also %s" % (
-                vcpu_of(cpu_a), cpu_a, _core_label(ctx.view, core), cpu_b, vcpu_of(cpu_b), _and(users), verb)
+                vcpu_of(cpu_a), cpu_a, _core_label(view, core), cpu_b, vcpu_of(cpu_b), _and(users), verb)
         else:
             text = "vCPU %d on CPU %d shares %s with CPU %d, which %s %s" % (
-                vcpu_of(cpu_a), cpu_a, _core_label(ctx.view, core), cpu_b, _and(users), verb)
+                vcpu_of(cpu_a), cpu_a, _core_label(view, core), cpu_b, _and(users), verb)
         out.append(_reason("sibling_shared", text))
     if count > len(shown):
         out.append(_reason("sibling_shared", "and %d more shared siblings like these" % (count - len(shown))))
@@ -1424,31 +1445,25 @@ def _foreign_on_pins(ctx: _HostContext, guest: Guest) -> List[Reason]:
 
     One reason per kind (housekeeping, own emulator, own iothreads), listing
     the vCPUs; other guests get one sentence per pCPU, since each names who.
+    Which pCPUs have which kind of user is found with set operations.
     """
     usage = ctx.usage
-    foreign_on_own = usage.foreign_on_own_pin
-    hits = [(vcpu, cpu) for vcpu, cpu in enumerate(guest.pins) if cpu in foreign_on_own]
-    housekeeping_cpus = usage.housekeeping
-    multi = usage.multi
-    aux = usage.aux
-    emulator = set(guest.emulator)
-    iothreads = set().union(*guest.iothreads) if guest.iothreads else set()
-    housekeeping = [hit for hit in hits if hit[1] in housekeeping_cpus]
-    on_emulator = [hit for hit in hits if hit[1] in emulator]
-    on_iothread = [hit for hit in hits if hit[1] in iothreads] if iothreads else []
-    others: List[Tuple[int, int]] = []
-    for hit in hits:
-        cpu = hit[1]
-        if cpu in multi:
-            others.append(hit)
-        elif cpu in aux and _other_helper_on(ctx, cpu, cpu in emulator or cpu in iothreads):
-            others.append(hit)
+    pins = guest.pins
+    hit = usage.foreign_on_own_pin.intersection(pins)  # this guest's pCPUs with a foreign user
+    on_emulator = hit.intersection(guest.emulator)
+    on_iothread = hit.intersection(chain.from_iterable(guest.iothreads))
+    own = on_emulator | on_iothread
+    # Other guests: their vCPUs, or their emulator or iothreads (on a CPU of our own helpers too, only if shared).
+    others = (hit & usage.multi) | ((hit - own) & usage.helpers)
+    if own:
+        others |= own & _shared_helpers(ctx)
     out = []
+    housekeeping = hit & usage.housekeeping
     if housekeeping:
         out.append(
             _reason(
                 "housekeeping_on_pin",
-                "%s: host tasks may run there (%s)" % (_vcpus_on(housekeeping), _housekeeping_source(ctx.placement)),
+                "%s: host tasks may run there (%s)" % (_vcpus_on(pins, housekeeping), _housekeeping_source(ctx.placement)),
             )
         )
     if on_emulator:
@@ -1456,7 +1471,7 @@ def _foreign_on_pins(ctx: _HostContext, guest: Guest) -> List[Reason]:
             _reason(
                 "emulator_on_pin",
                 "%s: this guest's emulator threads may run there (emulator pin set %s%s)"
-                % (_vcpus_on(on_emulator), _cpus(guest.emulator), _emulator_default_note(guest)),
+                % (_vcpus_on(pins, on_emulator), _cpus(guest.emulator), _emulator_default_note(guest)),
             )
         )
     if on_iothread:
@@ -1465,7 +1480,7 @@ def _foreign_on_pins(ctx: _HostContext, guest: Guest) -> List[Reason]:
                 "iothread_on_pin",
                 "%s: this guest's iothreads may run there (%s)"
                 % (
-                    _vcpus_on(on_iothread),
+                    _vcpus_on(pins, on_iothread),
                     "; ".join("iothread %d on %s" % (i, _cpus(cpus)) for i, cpus in enumerate(guest.iothreads)),
                 ),
             )
@@ -1474,7 +1489,7 @@ def _foreign_on_pins(ctx: _HostContext, guest: Guest) -> List[Reason]:
         out.extend(
             _capped(
                 "guest_on_pin",
-                others,
+                [(vcpu, cpu) for vcpu, cpu in enumerate(pins) if cpu in others],
                 "vCPUs",
                 lambda hit: "vCPU %d's CPU %d is also used by %s"
                 % (hit[0], hit[1], _and(_words(ctx, guest, hit[1], include_self=False))),
@@ -1483,10 +1498,12 @@ def _foreign_on_pins(ctx: _HostContext, guest: Guest) -> List[Reason]:
     return out
 
 
-def _vcpus_on(hits: Sequence[Tuple[int, int]]) -> str:
-    if len(hits) == 1:
-        return "vCPU %d runs on CPU %d" % hits[0]
-    return "vCPUs %s run on CPUs %s" % (_cpus(map(_FIRST, hits)), _cpus(map(_SECOND, hits)))
+def _vcpus_on(pins: Sequence[int], cpus: FrozenSet[int]) -> str:
+    """'vCPUs 0-3 run on CPUs 8-11' for some of a guest's pCPUs (its pins are distinct)."""
+    if len(cpus) == 1:
+        cpu = next(iter(cpus))
+        return "vCPU %d runs on CPU %d" % (pins.index(cpu), cpu)
+    return "vCPUs %s run on CPUs %s" % (_cpus(map(pins.index, cpus)), _cpus(cpus))
 
 
 _SECOND = itemgetter(1)
@@ -1539,19 +1556,19 @@ def _words(ctx: _HostContext, guest: Guest, cpu: int, include_self: bool = True)
             mine = cpu in guest.emulator or any(cpu in cpus for cpus in guest.iothreads)
             if not _other_helper_on(ctx, cpu, mine):
                 return words
-    words.extend([text for owner, text in _others_at(ctx, cpu) if owner != name])
+    words.extend([text for owner, _order, text in _others_at(ctx, cpu) if owner != name])
     return words
 
 
-def _others_at(ctx: _HostContext, cpu: int) -> List[Tuple[str, str]]:
-    """Every guest's vCPUs, emulator and iothreads that may run on ``cpu``: (guest, words), in sentence order.
+def _others_at(ctx: _HostContext, cpu: int) -> List[Tuple[str, int, str]]:
+    """Every guest's vCPUs, emulator and iothreads that may run on ``cpu``: (guest, order, words), in sentence order.
 
-    Sorted by guest, then vCPUs before emulator before iothreads; the caller
-    drops the guest it is wording. The owner map names the guest whose vCPUs
-    use a CPU that only one guest's vCPUs use (the usual case); CPUs shared
-    by several guests' vCPUs and CPUs of emulators and iothreads are looked
-    up in an index built once per host, the first time a sentence needs it.
-    Worded once per CPU: a host's sentences often name the same CPU again.
+    Sorted by guest, then vCPUs (order 0) before emulator (1) before iothreads
+    (2 + index); the caller drops the guest it is wording. The owner map
+    names the guest whose vCPUs use a CPU that only one guest's vCPUs use
+    (the usual case); CPUs shared by several guests' vCPUs and CPUs of
+    emulators and iothreads are looked up in an index built once per host,
+    the first time a sentence needs it. Worded once per CPU.
     """
     memo = ctx.cache.get("at")
     if memo is None:
@@ -1560,26 +1577,29 @@ def _others_at(ctx: _HostContext, cpu: int) -> List[Tuple[str, str]]:
     if found is not None:
         return found
     usage = ctx.usage
-    entries: List[Tuple[str, int, str]] = []  # (guest, order, words)
+    found = []
     multi = cpu in usage.multi
     if not multi:
         owner = usage.owner.get(cpu)
         if owner is not None:
-            entries.append((owner, 0, _owner_words(ctx, owner, cpu)))
+            found.append((owner, 0, _owner_words(ctx, owner, cpu)))
     if multi or cpu in usage.helpers:
         users = _users(ctx)
         if multi:
-            entries.extend([(name, 0, _vcpu_words(name, vcpus)) for name, vcpus in users.narrow_vcpus.get(cpu, ())])
+            pinned = users.vcpu_at.get(cpu)
+            if pinned is not None:
+                found.append((pinned[0], 0, _vcpu_words(*pinned)))
+            found.extend([(name, 0, _vcpu_words(name, vcpus)) for name, vcpus in users.vcpus_at.get(cpu, ())])
         for cpus, vcpu_users, helper_users in users.wide:
             if cpu in cpus:
                 if multi:
-                    entries.extend(vcpu_users)
-                entries.extend(helper_users)
-        helpers = users.narrow_helpers.get(cpu)
+                    found.extend(vcpu_users)
+                found.extend(helper_users)
+        helpers = users.helpers_at.get(cpu)
         if helpers:
-            entries.extend(_worded_helpers(ctx, helpers))
-        entries.sort()
-    found = memo[cpu] = [(name, text) for name, _order, text in entries]
+            found.extend(_worded_helpers(ctx, helpers))
+        found.sort()
+    memo[cpu] = found
     return found
 
 
@@ -1638,8 +1658,9 @@ _NARROW = 16  # pin sets up to this size are indexed per CPU; wider ones are kep
 class _Users(NamedTuple):
     """Who may run where, beyond the owner map; built once per host, the first time a sentence needs it."""
 
-    narrow_vcpus: Dict[int, List[Tuple[str, Any]]]  # CPU of several guests' vCPUs -> (guest, vCPU id or ids)
-    narrow_helpers: Dict[int, List[Tuple[str, int]]]  # CPU -> (guest, 1: emulator or 2 + i: iothread i)
+    vcpu_at: Dict[int, Tuple[str, int]]  # CPU -> (guest, vCPU id): pinned vCPUs, when no two share a CPU
+    vcpus_at: Dict[int, List[Tuple[str, Any]]]  # CPU of several guests' vCPUs -> (guest, vCPU id or ids): the rest
+    helpers_at: Dict[int, List[Tuple[str, int]]]  # CPU -> (guest, 1: emulator or 2 + i: iothread i)
     # Wide pin sets (floating vCPUs, emulators on every online CPU), equal sets
     # merged: (CPUs, vCPU users, emulator and iothread users), worded and sorted.
     wide: List[Tuple[FrozenSet[int], List[Tuple[str, int, str]], List[Tuple[str, int, str]]]]
@@ -1648,54 +1669,76 @@ class _Users(NamedTuple):
 def _users(ctx: _HostContext) -> _Users:
     """Users where the owner map is not enough: shared vCPU CPUs, emulators, iothreads.
 
-    vCPUs on CPUs shared by several guests: narrow pin sets are spread per
-    CPU and worded only when a sentence names that CPU. Emulators and
-    iothreads are grouped by their pin set -- a host's helpers usually share
-    a few sets (the housekeeping CPUs, every online CPU) -- and narrow sets
-    spread per CPU. Wide sets (floating vCPUs, unpinned emulators) are kept
-    whole, one per distinct set, so a CPU is checked against each set once.
+    vCPUs on CPUs shared by several guests: pinned vCPUs are indexed by CPU
+    in one pass when no two share a CPU (floating guests are what usually
+    makes a CPU shared), other narrow pin sets are spread per CPU; all are
+    worded only when a sentence names that CPU. Emulators and iothreads are
+    grouped by their pin set -- a host's helpers usually share a few sets
+    (the housekeeping CPUs, every online CPU) -- and narrow sets indexed per
+    CPU, in one pass when they do not overlap. Wide sets (floating vCPUs,
+    unpinned emulators) are kept whole, one per distinct set, so a CPU is
+    checked against each set once.
     """
     cached = ctx.cache.get("users")
     if cached is not None:
         return cached
+    guests = ctx.placement.guests
     multi = ctx.usage.multi
-    narrow_vcpus: Dict[int, List[Tuple[str, Any]]] = {}
+    vcpu_at: Dict[int, Tuple[str, int]] = {}
+    vcpus_at: Dict[int, List[Tuple[str, Any]]] = {}
     wide_vcpus: Dict[FrozenSet[int], List[Tuple[str, int, str]]] = {}
-    by_set: Dict[Tuple[int, ...], List[Tuple[str, int]]] = {}
-    for guest in ctx.placement.guests:
-        name = guest.name
-        if multi:
-            if guest.pins is not None:
+    if multi:
+        pinned = [guest for guest in guests if guest.pins is not None]
+        pins_of = [guest.pins for guest in pinned]
+        flat = list(chain.from_iterable(pins_of))
+        # (guest, vCPU id) of each pin, in the order of ``flat``
+        refs = chain.from_iterable(map(zip, map(repeat, [guest.name for guest in pinned]), map(range, map(len, pins_of))))
+        vcpu_at = dict(zip(flat, refs))
+        if len(vcpu_at) != len(flat):  # some CPU carries two pinned vCPUs: one list per CPU
+            vcpu_at = {}
+            for guest in pinned:
                 for vcpu, cpu in enumerate(guest.pins):
                     if cpu in multi:
-                        narrow_vcpus.setdefault(cpu, []).append((name, vcpu))
-            else:
-                groups: Dict[int, Tuple[Tuple[int, ...], List[int]]] = {}
-                for vcpu, cpus in enumerate(guest.cpusets):
-                    groups.setdefault(id(cpus), (cpus, []))[1].append(vcpu)
-                for cpus, vcpus in groups.values():
-                    if len(cpus) > _NARROW:
-                        wide_vcpus.setdefault(frozenset(cpus), []).append((name, 0, _vcpu_words(name, vcpus)))
-                        continue
-                    for cpu in cpus:
-                        if cpu in multi:
-                            narrow_vcpus.setdefault(cpu, []).append((name, vcpus))
+                        vcpus_at.setdefault(cpu, []).append((guest.name, vcpu))
+        for guest in guests:
+            if guest.pins is not None:
+                continue
+            name = guest.name
+            groups: Dict[int, Tuple[Tuple[int, ...], List[int]]] = {}
+            for vcpu, cpus in enumerate(guest.cpusets):
+                groups.setdefault(id(cpus), (cpus, []))[1].append(vcpu)
+            for cpus, vcpus in groups.values():
+                if len(cpus) > _NARROW:
+                    wide_vcpus.setdefault(frozenset(cpus), []).append((name, 0, _vcpu_words(name, vcpus)))
+                    continue
+                for cpu in cpus:
+                    if cpu in multi:
+                        vcpus_at.setdefault(cpu, []).append((name, vcpus))
+    by_set: Dict[Tuple[int, ...], List[Tuple[str, int]]] = {}
+    for guest in guests:
+        name = guest.name
         by_set.setdefault(guest.emulator, []).append((name, 1))
         for index, cpus in enumerate(guest.iothreads):
             by_set.setdefault(cpus, []).append((name, 2 + index))
-    narrow_helpers: Dict[int, List[Tuple[str, int]]] = {}
+    narrow = [cpus for cpus in by_set if len(cpus) <= _NARROW]
+    sizes = list(map(len, narrow))
+    helpers_at = dict(
+        zip(chain.from_iterable(narrow), chain.from_iterable(map(repeat, map(by_set.__getitem__, narrow), sizes)))
+    )
+    if len(helpers_at) != sum(sizes):  # overlapping pin sets: one list per CPU
+        helpers_at = {}
+        for cpus in narrow:
+            for cpu in cpus:
+                helpers_at.setdefault(cpu, []).extend(by_set[cpus])
     wide_helpers: Dict[FrozenSet[int], List[Tuple[str, int]]] = {}
     for cpus, helpers in by_set.items():
         if len(cpus) > _NARROW:
             wide_helpers.setdefault(frozenset(cpus), []).extend(helpers)
-        else:
-            for cpu in cpus:
-                narrow_helpers.setdefault(cpu, []).extend(helpers)
     wide = [
         (cpus, sorted(wide_vcpus.get(cpus, ())), sorted(_worded_helpers(ctx, wide_helpers.get(cpus, ()))))
         for cpus in dict.fromkeys(chain(wide_vcpus, wide_helpers))
     ]
-    cached = ctx.cache["users"] = _Users(narrow_vcpus, narrow_helpers, wide)
+    cached = ctx.cache["users"] = _Users(vcpu_at, vcpus_at, helpers_at, wide)
     return cached
 
 
