@@ -163,8 +163,12 @@ MUTANTS = {
     ),
     "offline_pin_ok": (
         "a vCPU pinned to an offline CPU counts as pinned",
-        "pins_ok = len(pinset) == n and view.online.issuperset(pinset)",
-        "pins_ok = len(pinset) == n",
+        [
+            ("pins_ok = len(set(pins)) == n and view.online.issuperset(pins)", "pins_ok = len(set(pins)) == n"),
+            ("pins_exclusive = len(owner) == sum(sizes) and view.online.issuperset(owner)",
+             "pins_exclusive = len(owner) == sum(sizes)"),
+        ],
+        None,
     ),
 }
 

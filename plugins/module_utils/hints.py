@@ -112,6 +112,7 @@ class HostView:
     core_of: Mapping[int, int]  # online CPU -> index into cores
     cores: Tuple[Sequence[int], ...]  # online threads per physical core
     core_sizes: Tuple[int, ...]  # len() of each of cores
+    core_width: int  # the online threads of every core, when all cores have as many; else 0
     smt_cores: bool  # some core has more than one online thread
     nested: bool
     vouched: FrozenSet[str]
@@ -140,6 +141,7 @@ class _Shape(NamedTuple):
     core_of: Dict[int, int]
     cores: Tuple[Sequence[int], ...]
     core_sizes: Tuple[int, ...]
+    core_width: int
     smt_cores: bool
     memo: Dict[Any, Any]
 
@@ -226,6 +228,7 @@ def _read_facts(facts: Any) -> HostView:
         core_of=shape.core_of,
         cores=shape.cores,
         core_sizes=shape.core_sizes,
+        core_width=shape.core_width,
         smt_cores=shape.smt_cores,
         nested=nested,
         vouched=vouched,
@@ -284,6 +287,7 @@ def _read_shape(cpus: Mapping, raw_cores: Any) -> _Shape:
             "cores[].threads: the cores' threads (%s) differ from cpus.online (%s)"
             % (_cpus(core_of), _cpus(online_set))
         )
+    core_sizes = tuple(map(len, threads_lists))
     return _Shape(
         online_list=list(online),
         present_list=list(present),
@@ -294,7 +298,8 @@ def _read_shape(cpus: Mapping, raw_cores: Any) -> _Shape:
         offline=tuple(sorted(present_set - online_set)),
         core_of=core_of,
         cores=tuple(threads_lists),
-        core_sizes=tuple(map(len, threads_lists)),
+        core_sizes=core_sizes,
+        core_width=core_sizes[0] if len(set(core_sizes)) == 1 else 0,
         smt_cores=len(threads_lists) != len(online_set),
         memo={},
     )
@@ -907,6 +912,7 @@ class _Usage(NamedTuple):
     multi: FrozenSet[int]  # CPUs where vCPUs of two or more guests may run
     used: FrozenSet[int]  # CPUs with any user at all
     foreign_on_own_pin: FrozenSet[int]  # a guest's own vCPU pin here has a foreign user
+    pins_exclusive: bool  # every guest pinned 1:1 to online CPUs, no CPU pinned twice (by one guest or two)
 
 
 def _usage(view: HostView, placement: Placement) -> _Usage:
@@ -925,6 +931,7 @@ def _usage(view: HostView, placement: Placement) -> _Usage:
         sizes = [guest.n for guest in guests]
         owner = dict(zip(chain.from_iterable([guest.pins for guest in guests]), chain.from_iterable(map(repeat, names, sizes))))
         clash = len(owner) != sum(sizes) and len(owner) != sum(len(set(guest.pins)) for guest in guests)
+        pins_exclusive = len(owner) == sum(sizes) and view.online.issuperset(owner)
         sets = None
     else:
         # Floating vCPUs usually share one pin set object: take each set once.
@@ -934,6 +941,7 @@ def _usage(view: HostView, placement: Placement) -> _Usage:
         ]
         owner = dict(zip(chain.from_iterable(sets), chain.from_iterable(map(repeat, names, map(len, sets)))))
         clash = len(owner) != sum(map(len, sets))
+        pins_exclusive = False
     if clash:
         # Some CPU carries vCPUs of two guests: which ones, one set operation per guest.
         seen: set = set()
@@ -951,6 +959,7 @@ def _usage(view: HostView, placement: Placement) -> _Usage:
         multi=multi,
         used=aux_f.union(owner),
         foreign_on_own_pin=aux_f | multi,
+        pins_exclusive=pins_exclusive,
     )
 
 
@@ -1139,14 +1148,14 @@ def _decide_guest(
     pins = guest.pins
 
     # -- pins: shared by accurate_topology, dedicated and core sharing -----
-    if pins is not None:
-        pinset = frozenset(pins)
-        pins_ok = len(pinset) == n and view.online.issuperset(pinset)
-    else:
-        pinset = None
+    if pins is None:
         pins_ok = False
+    elif usage.pins_exclusive:
+        pins_ok = True  # every guest's pins are distinct online CPUs no other guest pins (checked once per host)
+    else:
+        pins_ok = len(set(pins)) == n and view.online.issuperset(pins)
     if pins_ok:
-        cores = list(map(view.core_of.__getitem__, pins))
+        cores = itemgetter(*pins)(view.core_of) if n > 1 else (view.core_of[pins[0]],)  # physical core of each vCPU
         touched = set(cores)
         pin_denials: List[Reason] = []
     else:
@@ -1194,7 +1203,7 @@ def _decide_guest(
             acc["reasons"].append(_NESTED_VOUCHED["accurate_topology"])
 
     # -- dedicated ---------------------------------------------------------
-    foreign_free = pins_ok and usage.foreign_on_own_pin.isdisjoint(pinset)  # no foreign user on a vCPU's pCPU
+    foreign_free = pins_ok and usage.foreign_on_own_pin.isdisjoint(pins)  # no foreign user on a vCPU's pCPU
     if not pins_ok:
         ded_denials = list(pin_denials)
     elif foreign_free:
@@ -1230,11 +1239,11 @@ def _decide_guest(
             cores is not None
             and view.smt_cores
             # Whole cores, all ours, none of them with a foreign user: nothing to share (the common case).
-            and not (foreign_free and sum(map(view.core_sizes.__getitem__, touched)) == len(pinset))
-            and _co_resident(ctx, pinset, cores, touched)
+            and not (foreign_free and _whole_cores(view, touched, n))
+            and _co_resident(ctx, frozenset(pins), cores, touched)
         ):
             nn_denials.extend(
-                _sibling_sharing(ctx, guest, pinset, cores, touched)
+                _sibling_sharing(ctx, guest, frozenset(pins), cores, touched)
                 or [_reason("sibling_shared", "a foreign user may run beside a vCPU (could not name the threads: "
                             "please report this as a bug)")]
             )
@@ -1268,6 +1277,12 @@ def _decide_guest(
                 "reasons": [_reason("withheld_by_policy", "the policy withholds %s on every guest" % statement)],
             }
     return out
+
+
+def _whole_cores(view: HostView, touched: set, n: int) -> bool:
+    """Do ``n`` distinct pCPUs on the cores ``touched`` fill those cores (every online thread one of them)?"""
+    width = view.core_width
+    return (len(touched) * width if width else sum(map(view.core_sizes.__getitem__, touched))) == n
 
 
 _TOPOLOGY_UNKNOWN = _reason("topology_unknown", "the guest's exposed topology is not known (placement has no topology)")
