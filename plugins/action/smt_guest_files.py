@@ -16,7 +16,8 @@ import re
 from collections.abc import Mapping
 
 from ansible.module_utils.common.text.converters import to_bytes
-from ansible.plugins.action import ActionBase
+
+from ansible_collections.hvfleet.smt.plugins.plugin_utils.controller_action import ControllerAction
 
 ARGUMENT_SPEC = {
     "dest": {"type": "path", "required": True},
@@ -30,15 +31,11 @@ def file_name(host, guest):
     return "%s--%s.txt" % (SAFE.sub("_", host), SAFE.sub("_", guest))
 
 
-class ActionModule(ActionBase):
-    TRANSFERS_FILES = False
-    _requires_connection = False
-    _supports_check_mode = True
+class ActionModule(ControllerAction):
+    arguments = ARGUMENT_SPEC
 
-    def run(self, tmp=None, task_vars=None):
-        result = super().run(tmp, task_vars)
-        args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)[1]
-        hostvars = (task_vars or {}).get("hostvars") or {}
+    def run_on_controller(self, result, args, task_vars):
+        hostvars = task_vars.get("hostvars") or {}
         dest = args["dest"]
         wanted = {}
         for host in args["hosts"]:

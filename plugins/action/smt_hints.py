@@ -14,7 +14,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from ansible.errors import AnsibleError
-from ansible.plugins.action import ActionBase
 
 from ansible_collections.hvfleet.smt.plugins.module_utils.hints import (
     STATEMENTS,
@@ -24,6 +23,7 @@ from ansible_collections.hvfleet.smt.plugins.module_utils.hints import (
     deny_unknown_domain,
     plain_data as _plain,
 )
+from ansible_collections.hvfleet.smt.plugins.plugin_utils.controller_action import ControllerAction
 from ansible_collections.hvfleet.smt.plugins.plugin_utils.hostvars import host_facts, host_var, member_data
 
 ARGUMENT_SPEC = {
@@ -37,15 +37,10 @@ ARGUMENT_SPEC = {
 }
 
 
-class ActionModule(ActionBase):
-    TRANSFERS_FILES = False
-    _requires_connection = False
-    _supports_check_mode = True
+class ActionModule(ControllerAction):
+    arguments = ARGUMENT_SPEC
 
-    def run(self, tmp=None, task_vars=None):
-        result = super().run(tmp, task_vars)
-        task_vars = task_vars or {}
-        args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)[1]
+    def run_on_controller(self, result, args, task_vars):
         current = task_vars.get("inventory_hostname")
         hostvars = task_vars.get("hostvars") or {}
         groups = task_vars.get("groups") or {}

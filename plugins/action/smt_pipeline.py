@@ -23,7 +23,6 @@ import time
 from collections.abc import Mapping
 
 from ansible.errors import AnsibleError
-from ansible.plugins.action import ActionBase
 
 from ansible_collections.hvfleet.smt.plugins.action.smt_audit import audit_one
 from ansible_collections.hvfleet.smt.plugins.action.smt_hints import decide_host
@@ -31,6 +30,7 @@ from ansible_collections.hvfleet.smt.plugins.filter.smt_guest_settings import sm
 from ansible_collections.hvfleet.smt.plugins.filter.smt_plan import smt_plan
 from ansible_collections.hvfleet.smt.plugins.module_utils.audit import AuditError, summary_lines
 from ansible_collections.hvfleet.smt.plugins.module_utils.hints import PlacementError, plain_data
+from ansible_collections.hvfleet.smt.plugins.plugin_utils.controller_action import ControllerAction
 
 ARGUMENT_SPEC = {
     "hosts": {"type": "list", "elements": "str", "required": True},
@@ -122,15 +122,10 @@ class _Fleet:
         return self.facts(host), self.placement_of(host)
 
 
-class ActionModule(ActionBase):
-    TRANSFERS_FILES = False
-    _requires_connection = False
-    _supports_check_mode = True
+class ActionModule(ControllerAction):
+    arguments = ARGUMENT_SPEC
 
-    def run(self, tmp=None, task_vars=None):
-        result = super().run(tmp, task_vars)
-        task_vars = task_vars or {}
-        args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)[1]
+    def run_on_controller(self, result, args, task_vars):
         hostvars = task_vars.get("hostvars") or {}
         groups = task_vars.get("groups") or {}
         issued = args["issued"] or time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())

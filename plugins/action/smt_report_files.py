@@ -20,11 +20,11 @@ import stat
 import tempfile
 
 from ansible.module_utils.common.text.converters import to_bytes
-from ansible.plugins.action import ActionBase
 
 from ansible_collections.hvfleet.smt.plugins.module_utils.hints import plain_data
 from ansible_collections.hvfleet.smt.plugins.module_utils.report import render_text
 from ansible_collections.hvfleet.smt.plugins.module_utils.report_html import MAX_PICTURES, render_html
+from ansible_collections.hvfleet.smt.plugins.plugin_utils.controller_action import ControllerAction
 
 ARGUMENT_SPEC = {
     "dest": {"type": "path", "required": True},
@@ -74,14 +74,10 @@ def _write(path, data):
         raise
 
 
-class ActionModule(ActionBase):
-    TRANSFERS_FILES = False
-    _requires_connection = False
-    _supports_check_mode = True
+class ActionModule(ControllerAction):
+    arguments = ARGUMENT_SPEC
 
-    def run(self, tmp=None, task_vars=None):
-        result = super().run(tmp, task_vars)
-        args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)[1]
+    def run_on_controller(self, result, args, task_vars):
         dest = args["dest"]
         report = plain_data(args["report"])
         if not isinstance(report, dict) or not isinstance(report.get("hosts"), list) or "summary" not in report:
