@@ -29,8 +29,8 @@ from collections import Counter, abc
 from dataclasses import dataclass
 from functools import lru_cache
 from itertools import accumulate, chain, islice, repeat
-from operator import itemgetter
-from typing import Any, Dict, FrozenSet, Iterable, List, Mapping, NamedTuple, Optional, Sequence, Tuple
+from operator import countOf, itemgetter
+from typing import AbstractSet, Any, Dict, FrozenSet, Iterable, List, Mapping, NamedTuple, Optional, Sequence, Tuple
 
 from ansible_collections.hvfleet.smt.plugins.module_utils.errors import HvfleetError
 
@@ -191,8 +191,11 @@ def _read_facts(facts: Any) -> HostView:
                 threads_lists = None
             if (
                 threads_lists == known.threads_lists
-                and set(map(type, threads_lists)) <= {list}
-                and set(map(type, chain(online, present, chain.from_iterable(threads_lists)))) == _INT_ONLY
+                and countOf(map(type, threads_lists), list) == len(threads_lists)
+                # Plain ints only (True == 1, so equal lists prove nothing about types); the
+                # cores' threads are as many as the online CPUs, since they equal the known ones.
+                and countOf(map(type, chain(online, present, chain.from_iterable(threads_lists))), int)
+                == 2 * len(online) + len(present)
             ):
                 shape = known
     if shape is None:
@@ -509,11 +512,14 @@ def _parse_guests_batch(
     ):
         return None
     sets = list(chain.from_iterable(vcpus_all))
-    if set(map(type, sets)) != _LIST_ONLY or set(map(len, sets)) != _ONE:
+    # Counting is cheaper than collecting the types into a set; every count is over a non-empty list here.
+    if countOf(map(type, sets), list) != len(sets) or countOf(map(len, sets), 1) != len(sets):
         return None
     flat = tuple(map(_FIRST, sets))
     # Exact ints; the host's CPUs when known (cpus.present holds ints >= 0 only), else ints >= 0.
-    if set(map(type, flat)) != _INT_ONLY or (not present.issuperset(flat) if present is not None else min(flat) < 0):
+    if countOf(map(type, flat), int) != len(flat) or (
+        not present.issuperset(flat) if present is not None else min(flat) < 0
+    ):
         return None
     emulators = list(map(get, guests_raw, repeat("emulator")))
     iothreads_all = list(map(get, guests_raw, repeat("iothreads")))
@@ -538,7 +544,7 @@ def _parse_guests_batch(
         if set(map(type, helper_sets)) != _LIST_ONLY or not all(helper_sets):
             return None
         helper_tuples = list(map(tuple, helper_sets))
-        if set(map(type, chain.from_iterable(helper_tuples))) != _INT_ONLY:
+        if countOf(map(type, chain.from_iterable(helper_tuples)), int) != sum(map(len, helper_tuples)):
             return None
         # Guests' helpers often share a pin set: check each distinct set once
         # (plain ints only by now, so equal tuples mean equal sets of CPUs).
@@ -557,7 +563,7 @@ def _parse_guests_batch(
             map(get, topologies, repeat("threads")),
         )
     )
-    if set(map(type, chain.from_iterable(counts))) != _INT_ONLY:
+    if countOf(map(type, chain.from_iterable(counts)), int) != 5 * len(counts):
         return None
     infos = list(map(_TOPOLOGIES.get, counts))  # a hit is an equal tuple of ints, checked when it was cached
     if None in infos:
@@ -772,7 +778,7 @@ def _parse_guest_slow(
             used = pins
             cpusets = None
         else:
-            used = frozenset().union(*cpusets)
+            used = frozenset().union(*{id(cpus): cpus for cpus in cpusets}.values())  # repeated sets once
     if present is not None and not present.issuperset(used):
         _absent(host, "guests[%d] (%s).vcpus" % (index, name), _cpusets(pins, cpusets), present)
     topology_raw = raw.get("topology")
@@ -906,13 +912,20 @@ class _Usage(NamedTuple):
     """Per-CPU users of one host, computed once for all its guests."""
 
     housekeeping: FrozenSet[int]  # unknown housekeeping: every present CPU
-    aux: FrozenSet[int]  # housekeeping + every guest's emulator and iothread pins
-    helpers: FrozenSet[int]  # every guest's emulator and iothread pins
-    owner: Dict[int, str]  # CPU -> a guest whose vCPUs may run there
+    aux: AbstractSet[int]  # housekeeping + every guest's emulator and iothread pins
+    helpers: AbstractSet[int]  # every guest's emulator and iothread pins
     multi: FrozenSet[int]  # CPUs where vCPUs of two or more guests may run
-    used: FrozenSet[int]  # CPUs with any user at all
-    foreign_on_own_pin: FrozenSet[int]  # a guest's own vCPU pin here has a foreign user
+    vcpus: AbstractSet[int]  # CPUs where some guest's vCPUs may run (with aux: every CPU with a user)
+    foreign_on_own_pin: AbstractSet[int]  # a guest's own vCPU pin here has a foreign user
     pins_exclusive: bool  # every guest pinned 1:1 to online CPUs, no CPU pinned twice (by one guest or two)
+
+
+def _vcpu_sets(guests: Sequence["Guest"]) -> List[FrozenSet[int]]:
+    """Where each guest's vCPUs may run (floating vCPUs usually share one pin set object: each set taken once)."""
+    return [
+        frozenset(guest.pins) if guest.pins is not None else frozenset().union(*{id(c): c for c in guest.cpusets}.values())
+        for guest in guests
+    ]
 
 
 def _usage(view: HostView, placement: Placement) -> _Usage:
@@ -926,21 +939,16 @@ def _usage(view: HostView, placement: Placement) -> _Usage:
             helpers.update(*iothreads)
     aux = helpers.union(housekeeping)
     multi: FrozenSet[int] = frozenset()
-    names = [guest.name for guest in guests]
     if all(guest.pins is not None for guest in guests):
         sizes = [guest.n for guest in guests]
-        owner = dict(zip(chain.from_iterable([guest.pins for guest in guests]), chain.from_iterable(map(repeat, names, sizes))))
-        clash = len(owner) != sum(sizes) and len(owner) != sum(len(set(guest.pins)) for guest in guests)
-        pins_exclusive = len(owner) == sum(sizes) and view.online.issuperset(owner)
+        vcpu_cpus = set(chain.from_iterable([guest.pins for guest in guests]))
+        clash = len(vcpu_cpus) != sum(sizes) and len(vcpu_cpus) != sum(len(set(guest.pins)) for guest in guests)
+        pins_exclusive = len(vcpu_cpus) == sum(sizes) and view.online.issuperset(vcpu_cpus)
         sets = None
     else:
-        # Floating vCPUs usually share one pin set object: take each set once.
-        sets = [
-            frozenset(guest.pins) if guest.pins is not None else frozenset().union(*{id(c): c for c in guest.cpusets}.values())
-            for guest in guests
-        ]
-        owner = dict(zip(chain.from_iterable(sets), chain.from_iterable(map(repeat, names, map(len, sets)))))
-        clash = len(owner) != sum(map(len, sets))
+        sets = _vcpu_sets(guests)
+        vcpu_cpus = set().union(*sets)
+        clash = len(vcpu_cpus) != sum(map(len, sets))
         pins_exclusive = False
     if clash:
         # Some CPU carries vCPUs of two guests: which ones, one set operation per guest.
@@ -950,15 +958,13 @@ def _usage(view: HostView, placement: Placement) -> _Usage:
             shared.update(seen.intersection(cpus))
             seen.update(cpus)
         multi = frozenset(shared)
-    aux_f = frozenset(aux)
     return _Usage(
         housekeeping=frozenset(housekeeping),
-        aux=aux_f,
-        helpers=frozenset(helpers),
-        owner=owner,
+        aux=aux,
+        helpers=helpers,
         multi=multi,
-        used=aux_f.union(owner),
-        foreign_on_own_pin=aux_f | multi,
+        vcpus=vcpu_cpus,
+        foreign_on_own_pin=aux | multi if multi else aux,
         pins_exclusive=pins_exclusive,
     )
 
@@ -1302,7 +1308,7 @@ def _co_resident(ctx: _HostContext, pinset: FrozenSet[int], cores: Sequence[int]
     if sum(map(view.core_sizes.__getitem__, touched)) != len(pinset):
         # Some thread of those cores is not ours: does anything use it?
         others = set().union(*map(view.cores.__getitem__, touched)) - pinset
-        if not usage.used.isdisjoint(others):
+        if not (usage.aux.isdisjoint(others) and usage.vcpus.isdisjoint(others)):
             return True
     if len(touched) == len(pinset):
         return False  # one vCPU per core: a foreign user on its thread only time-shares it
@@ -1413,7 +1419,8 @@ def _sibling_sharing(
     only the first few are put into words.
     """
     usage = ctx.usage
-    used = usage.used
+    aux = usage.aux
+    vcpus = usage.vcpus
     foreign_on_own = usage.foreign_on_own_pin
     view = ctx.view
     view_cores = view.cores
@@ -1423,7 +1430,7 @@ def _sibling_sharing(
         threads = view_cores[core]
         if len(threads) == 1:
             continue
-        foreign = [cpu for cpu in threads if (cpu in foreign_on_own if cpu in pinset else cpu in used)]
+        foreign = [cpu for cpu in threads if (cpu in foreign_on_own if cpu in pinset else cpu in aux or cpu in vcpus)]
         if not foreign:
             continue
         mine = [cpu for cpu in threads if cpu in pinset]
@@ -1548,8 +1555,11 @@ def _shared_helpers(ctx: _HostContext) -> FrozenSet[int]:
 def _words(ctx: _HostContext, guest: Guest, cpu: int, include_self: bool = True) -> List[str]:
     """Who else may run on ``cpu``, in words: host tasks, this guest's helpers, other guests.
 
-    Only denials need this, and only for the CPUs their sentences name. The
-    other guests on a CPU are worded once per host and CPU (_others_at).
+    Only denials need this, and only for the CPUs their sentences name.
+    Other guests are listed by guest, then vCPUs before emulator before
+    iothreads. Those whose pin sets are narrow come from per-CPU indexes;
+    wide sets (floating vCPUs, unpinned emulators) are worded and sorted
+    once per host, so a CPU that only they share costs a lookup.
     """
     words = []
     if include_self:
@@ -1561,8 +1571,9 @@ def _words(ctx: _HostContext, guest: Guest, cpu: int, include_self: bool = True)
             words.extend("this guest's iothread %d" % i for i, cpus in enumerate(guest.iothreads) if cpu in cpus)
     name = guest.name
     usage = ctx.usage
-    if cpu not in usage.multi:
-        owner = usage.owner.get(cpu)
+    multi = cpu in usage.multi
+    if not multi:
+        owner = _owner(ctx).get(cpu)
         if cpu not in usage.helpers:  # at most one guest's vCPUs, no emulator or iothread
             if owner is not None and owner != name:
                 words.append(_owner_words(ctx, owner, cpu))
@@ -1571,50 +1582,44 @@ def _words(ctx: _HostContext, guest: Guest, cpu: int, include_self: bool = True)
             mine = cpu in guest.emulator or any(cpu in cpus for cpus in guest.iothreads)
             if not _other_helper_on(ctx, cpu, mine):
                 return words
-    words.extend([text for owner, _order, text in _others_at(ctx, cpu) if owner != name])
+    users = _users(ctx)
+    found = _narrow_users_at(ctx, users, cpu, multi, name)
+    wide = [group for group in users.wide if cpu in group.cpus]
+    if len(wide) == 1 and not found:
+        group = wide[0]
+        if name not in (group.names if multi else group.helper_names):  # the usual floating case: worded already
+            words.extend(group.texts if multi else group.helper_texts)
+            return words
+    for group in wide:
+        found.extend(entry for entry in (group.users if multi else group.helpers) if entry[0] != name)
+    found.sort()
+    words.extend([text for _owner, _order, text in found])
     return words
 
 
-def _others_at(ctx: _HostContext, cpu: int) -> List[Tuple[str, int, str]]:
-    """Every guest's vCPUs, emulator and iothreads that may run on ``cpu``: (guest, order, words), in sentence order.
+def _narrow_users_at(
+    ctx: _HostContext, users: "_Users", cpu: int, multi: bool, skip: str
+) -> List[Tuple[str, int, str]]:
+    """(guest, order, words) of the users of ``cpu`` that the per-CPU indexes know, but guest ``skip``; unsorted.
 
-    Sorted by guest, then vCPUs (order 0) before emulator (1) before iothreads
-    (2 + index); the caller drops the guest it is wording. The owner map
-    names the guest whose vCPUs use a CPU that only one guest's vCPUs use
-    (the usual case); CPUs shared by several guests' vCPUs and CPUs of
-    emulators and iothreads are looked up in an index built once per host,
-    the first time a sentence needs it. Worded once per CPU.
+    Order 0 is a guest's vCPUs, 1 its emulator, 2 + i its iothread i. Off
+    usage.multi, the owner map names the only guest whose vCPUs may run there.
     """
-    memo = ctx.cache.get("at")
-    if memo is None:
-        memo = ctx.cache["at"] = {}
-    found = memo.get(cpu)
-    if found is not None:
-        return found
-    usage = ctx.usage
     found = []
-    multi = cpu in usage.multi
     if not multi:
-        owner = usage.owner.get(cpu)
-        if owner is not None:
+        owner = _owner(ctx).get(cpu)
+        if owner is not None and owner != skip:
             found.append((owner, 0, _owner_words(ctx, owner, cpu)))
-    if multi or cpu in usage.helpers:
-        users = _users(ctx)
-        if multi:
-            pinned = users.vcpu_at.get(cpu)
-            if pinned is not None:
-                found.append((pinned[0], 0, _vcpu_words(*pinned)))
-            found.extend([(name, 0, _vcpu_words(name, vcpus)) for name, vcpus in users.vcpus_at.get(cpu, ())])
-        for cpus, vcpu_users, helper_users in users.wide:
-            if cpu in cpus:
-                if multi:
-                    found.extend(vcpu_users)
-                found.extend(helper_users)
-        helpers = users.helpers_at.get(cpu)
-        if helpers:
-            found.extend(_worded_helpers(ctx, helpers))
-        found.sort()
-    memo[cpu] = found
+    else:
+        pinned = users.vcpu_at.get(cpu)
+        if pinned is not None and pinned[0] != skip:
+            found.append((pinned[0], 0, _vcpu_words(*pinned)))
+        found.extend(
+            [(name, 0, _vcpu_words(name, vcpus)) for name, vcpus in users.vcpus_at.get(cpu, ()) if name != skip]
+        )
+    helpers = users.helpers_at.get(cpu)
+    if helpers:
+        found.extend(_worded_helpers(ctx, [helper for helper in helpers if helper[0] != skip]))
     return found
 
 
@@ -1650,6 +1655,22 @@ def _owner_words(ctx: _HostContext, owner: str, cpu: int) -> str:
     return _vcpu_words(owner, [vcpu for vcpu, cpus in enumerate(other.cpusets) if cpu in cpus])
 
 
+def _owner(ctx: _HostContext) -> Dict[int, str]:
+    """CPU -> a guest whose vCPUs may run there (the only one, off usage.multi); built once per host, for wording."""
+    owner = ctx.cache.get("owner")
+    if owner is None:
+        guests = ctx.placement.guests
+        names = [guest.name for guest in guests]
+        if all(guest.pins is not None for guest in guests):
+            pins = chain.from_iterable([guest.pins for guest in guests])
+            owner = dict(zip(pins, chain.from_iterable(map(repeat, names, [guest.n for guest in guests]))))
+        else:
+            sets = _vcpu_sets(guests)
+            owner = dict(zip(chain.from_iterable(sets), chain.from_iterable(map(repeat, names, map(len, sets)))))
+        ctx.cache["owner"] = owner
+    return owner
+
+
 def _guest_named(ctx: _HostContext, name: str) -> Guest:
     by_name = ctx.cache.get("by_name")
     if by_name is None:
@@ -1670,15 +1691,25 @@ def _helper_words(ctx: _HostContext, other: str, order: int) -> str:
 _NARROW = 16  # pin sets up to this size are indexed per CPU; wider ones are kept whole
 
 
+class _Wide(NamedTuple):
+    """Users of one wide pin set (floating vCPUs, emulators on every online CPU), worded and sorted once."""
+
+    cpus: FrozenSet[int]
+    users: List[Tuple[str, int, str]]  # (guest, order, words): vCPUs, emulators and iothreads
+    helpers: List[Tuple[str, int, str]]  # the emulators and iothreads among them
+    names: FrozenSet[str]  # the guests among users
+    helper_names: FrozenSet[str]
+    texts: List[str]  # the words of users, in order
+    helper_texts: List[str]
+
+
 class _Users(NamedTuple):
     """Who may run where, beyond the owner map; built once per host, the first time a sentence needs it."""
 
     vcpu_at: Dict[int, Tuple[str, int]]  # CPU -> (guest, vCPU id): pinned vCPUs, when no two share a CPU
     vcpus_at: Dict[int, List[Tuple[str, Any]]]  # CPU of several guests' vCPUs -> (guest, vCPU id or ids): the rest
     helpers_at: Dict[int, List[Tuple[str, int]]]  # CPU -> (guest, 1: emulator or 2 + i: iothread i)
-    # Wide pin sets (floating vCPUs, emulators on every online CPU), equal sets
-    # merged: (CPUs, vCPU users, emulator and iothread users), worded and sorted.
-    wide: List[Tuple[FrozenSet[int], List[Tuple[str, int, str]], List[Tuple[str, int, str]]]]
+    wide: List[_Wide]  # one per distinct wide pin set
 
 
 def _users(ctx: _HostContext) -> _Users:
@@ -1749,10 +1780,21 @@ def _users(ctx: _HostContext) -> _Users:
     for cpus, helpers in by_set.items():
         if len(cpus) > _NARROW:
             wide_helpers.setdefault(frozenset(cpus), []).extend(helpers)
-    wide = [
-        (cpus, sorted(wide_vcpus.get(cpus, ())), sorted(_worded_helpers(ctx, wide_helpers.get(cpus, ()))))
-        for cpus in dict.fromkeys(chain(wide_vcpus, wide_helpers))
-    ]
+    wide = []
+    for cpus in dict.fromkeys(chain(wide_vcpus, wide_helpers)):
+        helpers = sorted(_worded_helpers(ctx, wide_helpers.get(cpus, ())))
+        users = sorted(wide_vcpus.get(cpus, []) + helpers)
+        wide.append(
+            _Wide(
+                cpus,
+                users,
+                helpers,
+                frozenset(map(_FIRST, users)),
+                frozenset(map(_FIRST, helpers)),
+                [entry[2] for entry in users],
+                [entry[2] for entry in helpers],
+            )
+        )
     cached = ctx.cache["users"] = _Users(vcpu_at, vcpus_at, helpers_at, wide)
     return cached
 
