@@ -51,8 +51,12 @@ MUTANTS = {
     ),
     "sibling_words_miss_own_pins": (
         "the sentences miss a sibling that is itself a vCPU pin (caught by the no-fallback-sentence check)",
-        "foreign = [cpu for cpu in threads if (cpu in foreign_on_own if cpu in pinset else cpu in aux or cpu in vcpus)]",
-        "foreign = [cpu for cpu in threads if (False if cpu in pinset else cpu in aux or cpu in vcpus)]",
+        [
+            ("foreign = [cpu for cpu in threads if (cpu in foreign_on_own if cpu in pinset else cpu in aux or cpu in vcpus)]",
+             "foreign = [cpu for cpu in threads if (False if cpu in pinset else cpu in aux or cpu in vcpus)]"),
+            ("        foreign = pinset & foreign_on_own\n", "        foreign = frozenset()\n"),
+        ],
+        None,
     ),
     "lone_vcpu_shortcut_wrong": (
         "one-vCPU-per-core shortcut also skips a sibling pin with a foreign user",

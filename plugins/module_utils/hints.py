@@ -1305,7 +1305,8 @@ def _co_resident(ctx: _HostContext, pinset: FrozenSet[int], cores: Sequence[int]
     """
     usage = ctx.usage
     view = ctx.view
-    if sum(map(view.core_sizes.__getitem__, touched)) != len(pinset):
+    whole = _whole_cores(view, touched, len(pinset))
+    if not whole:
         # Some thread of those cores is not ours: does anything use it?
         others = set().union(*map(view.cores.__getitem__, touched)) - pinset
         if not (usage.aux.isdisjoint(others) and usage.vcpus.isdisjoint(others)):
@@ -1314,6 +1315,8 @@ def _co_resident(ctx: _HostContext, pinset: FrozenSet[int], cores: Sequence[int]
         return False  # one vCPU per core: a foreign user on its thread only time-shares it
     if usage.foreign_on_own_pin.isdisjoint(pinset):
         return False
+    if whole and view.core_width:
+        return True  # whole cores, each with core_width (two or more, as vCPUs outnumber cores) of our vCPUs
     # Is one of those pCPUs in a core that holds two or more of our vCPUs?
     per_core: Dict[int, int] = {}
     for core in cores:
@@ -1426,23 +1429,38 @@ def _sibling_sharing(
     view_cores = view.cores
     shown = []  # (cpu A: our vCPU's pCPU, core, cpu B: has a foreign user), the first few
     count = 0
-    for core in sorted(touched):
-        threads = view_cores[core]
-        if len(threads) == 1:
-            continue
-        foreign = [cpu for cpu in threads if (cpu in foreign_on_own if cpu in pinset else cpu in aux or cpu in vcpus)]
-        if not foreign:
-            continue
-        mine = [cpu for cpu in threads if cpu in pinset]
-        if len(shown) == MAX_REASONS_PER_CODE:  # only counted: every (mine, foreign) pair but a thread with itself
-            count += len(foreign) * len(mine) - len(pinset.intersection(foreign))
-            continue
-        for cpu_b in foreign:
-            for cpu_a in mine:
-                if cpu_a != cpu_b:
-                    count += 1
-                    if len(shown) < MAX_REASONS_PER_CODE:
-                        shown.append((cpu_a, core, cpu_b))
+    width = view.core_width
+    if width and _whole_cores(view, touched, len(pinset)):
+        # Every thread of those cores is ours (the usual whole-core guest): a thread with a foreign
+        # user clashes with each of the other width - 1 threads of its core. Only the first few
+        # cores are looked at, to find the clashes put into words.
+        foreign = pinset & foreign_on_own
+        count = (width - 1) * len(foreign)
+        for core in sorted(touched):
+            threads = view_cores[core]
+            for cpu_b in [cpu for cpu in threads if cpu in foreign]:
+                shown.extend((cpu_a, core, cpu_b) for cpu_a in threads if cpu_a != cpu_b)
+            if len(shown) >= MAX_REASONS_PER_CODE:
+                del shown[MAX_REASONS_PER_CODE:]
+                break
+    else:
+        for core in sorted(touched):
+            threads = view_cores[core]
+            if len(threads) == 1:
+                continue
+            foreign = [cpu for cpu in threads if (cpu in foreign_on_own if cpu in pinset else cpu in aux or cpu in vcpus)]
+            if not foreign:
+                continue
+            mine = [cpu for cpu in threads if cpu in pinset]
+            if len(shown) == MAX_REASONS_PER_CODE:  # only counted: every (mine, foreign) pair but a thread with itself
+                count += len(foreign) * len(mine) - len(pinset.intersection(foreign))
+                continue
+            for cpu_b in foreign:
+                for cpu_a in mine:
+                    if cpu_a != cpu_b:
+                        count += 1
+                        if len(shown) < MAX_REASONS_PER_CODE:
+                            shown.append((cpu_a, core, cpu_b))
     if not count:
         return []
     vcpu_of = guest.pins.index  # pins are distinct here
@@ -1489,11 +1507,17 @@ def _foreign_on_pins(ctx: _HostContext, guest: Guest) -> List[Reason]:
             )
         )
     if on_emulator:
+        emulator = _cpus(guest.emulator)
         out.append(
             _reason(
                 "emulator_on_pin",
                 "%s: this guest's emulator threads may run there (emulator pin set %s%s)"
-                % (_vcpus_on(pins, on_emulator), _cpus(guest.emulator), _emulator_default_note(guest)),
+                % (
+                    # all of the emulator's CPUs (its pin set has each once): same cpulist
+                    _vcpus_on(pins, on_emulator, emulator if len(on_emulator) == len(guest.emulator) else None),
+                    emulator,
+                    _emulator_default_note(guest),
+                ),
             )
         )
     if on_iothread:
@@ -1520,12 +1544,13 @@ def _foreign_on_pins(ctx: _HostContext, guest: Guest) -> List[Reason]:
     return out
 
 
-def _vcpus_on(pins: Sequence[int], cpus: FrozenSet[int]) -> str:
-    """'vCPUs 0-3 run on CPUs 8-11' for some of a guest's pCPUs (its pins are distinct)."""
+def _vcpus_on(pins: Sequence[int], cpus: FrozenSet[int], cpus_text: Optional[str] = None) -> str:
+    """'vCPUs 0-3 run on CPUs 8-11' for some of a guest's pCPUs (its pins are distinct); ``cpus_text``: _cpus(cpus)."""
     if len(cpus) == 1:
         cpu = next(iter(cpus))
         return "vCPU %d runs on CPU %d" % (pins.index(cpu), cpu)
-    return "vCPUs %s run on CPUs %s" % (_cpus(map(pins.index, cpus)), _cpus(cpus))
+    vcpus = "0-%d" % (len(pins) - 1) if len(cpus) == len(pins) else _cpus(map(pins.index, cpus))  # all: 0..n-1
+    return "vCPUs %s run on CPUs %s" % (vcpus, cpus_text or _cpus(cpus))
 
 
 _SECOND = itemgetter(1)
