@@ -1563,17 +1563,27 @@ def _other_helper_on(ctx: _HostContext, cpu: int, mine: bool) -> bool:
     return cpu in _shared_helpers(ctx)
 
 
-def _shared_helpers(ctx: _HostContext) -> FrozenSet[int]:
-    """CPUs in the emulator or iothread pin sets of two or more guests (built once per host, for wording)."""
+def _shared_helpers(ctx: _HostContext) -> AbstractSet[int]:
+    """CPUs of vCPUs that the emulator or iothread pin sets of two or more guests hold (built once per host, for wording).
+
+    Only such CPUs are ever asked about (a guest's own pCPU that its own
+    helpers use too), so guests whose helpers stay off every vCPU's CPU --
+    most, on housekeeping CPUs -- are passed over.
+    """
     cached = ctx.cache.get("shared_helpers")
     if cached is None:
+        usage = ctx.usage
+        asked = usage.vcpus & usage.helpers
         seen: set = set()
-        shared: set = set()
-        for guest in ctx.placement.guests:
-            cpus = frozenset(guest.emulator).union(*guest.iothreads) if guest.iothreads else guest.emulator
-            shared.update(seen.intersection(cpus))
-            seen.update(cpus)
-        cached = ctx.cache["shared_helpers"] = frozenset(shared)
+        cached = set()
+        if asked:
+            for guest in ctx.placement.guests:
+                if asked.isdisjoint(guest.emulator) and all(map(asked.isdisjoint, guest.iothreads)):
+                    continue
+                cpus = asked.intersection(chain(guest.emulator, *guest.iothreads))
+                cached.update(seen.intersection(cpus))
+                seen.update(cpus)
+        ctx.cache["shared_helpers"] = cached
     return cached
 
 
@@ -1598,15 +1608,15 @@ def _words(ctx: _HostContext, guest: Guest, cpu: int, include_self: bool = True)
     usage = ctx.usage
     multi = cpu in usage.multi
     if not multi:
-        owner = _owner(ctx).get(cpu)
-        if cpu not in usage.helpers:  # at most one guest's vCPUs, no emulator or iothread
-            if owner is not None and owner != name:
-                words.append(_owner_words(ctx, owner, cpu))
-            return words
-        if owner == name:  # only this guest's vCPUs: anyone else is another guest's emulator or iothread
+        if cpu in guest.pins:  # only this guest's vCPUs: anyone else is another guest's emulator or iothread
             mine = cpu in guest.emulator or any(cpu in cpus for cpus in guest.iothreads)
             if not _other_helper_on(ctx, cpu, mine):
                 return words
+        elif cpu not in usage.helpers:  # at most one other guest's vCPUs, no emulator or iothread
+            owner = _owner(ctx).get(cpu)
+            if owner is not None:
+                words.append(_owner_words(ctx, owner, cpu))
+            return words
     users = _users(ctx)
     found = _narrow_users_at(ctx, users, cpu, multi, name)
     wide = [group for group in users.wide if cpu in group.cpus]
