@@ -100,9 +100,8 @@ _DEFAULT_POLICY = Policy()
 # --------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class HostView:
-    """One host's facts, checked and indexed for the per-guest decisions."""
+class HostView(NamedTuple):
+    """One host's facts, checked and indexed for the per-guest decisions (a NamedTuple: cheap to build per host)."""
 
     control: str
     online: FrozenSet[int]
@@ -194,8 +193,9 @@ def _read_facts(facts: Any) -> HostView:
                 and countOf(map(type, threads_lists), list) == len(threads_lists)
                 # Plain ints only (True == 1, so equal lists prove nothing about types); the
                 # cores' threads are as many as the online CPUs, since they equal the known ones.
-                and countOf(map(type, chain(online, present, chain.from_iterable(threads_lists))), int)
-                == 2 * len(online) + len(present)
+                and countOf(map(type, online), int) == len(online)
+                and countOf(map(type, present), int) == len(present)
+                and countOf(map(type, chain.from_iterable(threads_lists)), int) == len(online)
             ):
                 shape = known
     if shape is None:
@@ -617,7 +617,7 @@ _SET_EXPECTED = "a non-empty list of distinct CPU ids (ints >= 0; convert cpulis
 def _cpu_set(value: Any, host: Optional[str], path: str, allow_empty: bool = False) -> Tuple[int, ...]:
     if not isinstance(value, (list, tuple)) or (not value and not allow_empty):
         raise PlacementError(host, path, value, _SET_EXPECTED)
-    if value and set(map(type, value)) != {int}:
+    if value and countOf(map(type, value), int) != len(value):
         bad = next(cpu for cpu in value if type(cpu) is not int)
         # Subclasses of int (not bool) are ints that Ansible tagged with their origin.
         if not (isinstance(bad, int) and not isinstance(bad, bool)) or not all(
@@ -765,7 +765,7 @@ def _parse_guest_slow(
                 previous_raw is not None
                 and type(cpus) is type(previous_raw)
                 and cpus == previous_raw
-                and set(map(type, cpus)) == _INT_ONLY
+                and countOf(map(type, cpus), int) == len(cpus)
             ):
                 cpusets.append(previous)
                 continue
@@ -1407,7 +1407,7 @@ def _sibling_mismatch(view: HostView, pins: Sequence[int], cores: Sequence[int],
         hidden,
         "physical cores",
         lambda item: "vCPUs %s are shown on different cores, but run on one physical core, %s (CPUs %s)"
-        % (", ".join(map(str, item[1])), _core_label(view, item[0]), _cpus(pins[v] for v in item[1])),
+        % (", ".join(map(str, item[1])), _core_label(view, item[0]), _cpus([pins[v] for v in item[1]])),
     )
 
 
@@ -1438,8 +1438,11 @@ def _sibling_sharing(
         count = (width - 1) * len(foreign)
         for core in sorted(touched):
             threads = view_cores[core]
-            for cpu_b in [cpu for cpu in threads if cpu in foreign]:
-                shown.extend((cpu_a, core, cpu_b) for cpu_a in threads if cpu_a != cpu_b)
+            for cpu_b in threads:
+                if cpu_b in foreign:
+                    for cpu_a in threads:
+                        if cpu_a != cpu_b:
+                            shown.append((cpu_a, core, cpu_b))
             if len(shown) >= MAX_REASONS_PER_CODE:
                 del shown[MAX_REASONS_PER_CODE:]
                 break
@@ -1609,7 +1612,7 @@ def _words(ctx: _HostContext, guest: Guest, cpu: int, include_self: bool = True)
     multi = cpu in usage.multi
     if not multi:
         if cpu in guest.pins:  # only this guest's vCPUs: anyone else is another guest's emulator or iothread
-            mine = cpu in guest.emulator or any(cpu in cpus for cpus in guest.iothreads)
+            mine = cpu in guest.emulator or (bool(guest.iothreads) and any(cpu in cpus for cpus in guest.iothreads))
             if not _other_helper_on(ctx, cpu, mine):
                 return words
         elif cpu not in usage.helpers:  # at most one other guest's vCPUs, no emulator or iothread
@@ -1695,15 +1698,18 @@ def _owner(ctx: _HostContext) -> Dict[int, str]:
     owner = ctx.cache.get("owner")
     if owner is None:
         guests = ctx.placement.guests
-        names = [guest.name for guest in guests]
-        if all(guest.pins is not None for guest in guests):
-            pins = chain.from_iterable([guest.pins for guest in guests])
-            owner = dict(zip(pins, chain.from_iterable(map(repeat, names, [guest.n for guest in guests]))))
+        names = list(map(_FIRST, guests))  # Guest.name
+        if all(map(_PINS, guests)):
+            pins = list(map(_PINS, guests))
+            owner = dict(zip(chain.from_iterable(pins), chain.from_iterable(map(repeat, names, map(len, pins)))))
         else:
             sets = _vcpu_sets(guests)
             owner = dict(zip(chain.from_iterable(sets), chain.from_iterable(map(repeat, names, map(len, sets)))))
         ctx.cache["owner"] = owner
     return owner
+
+
+_PINS = itemgetter(3)  # Guest.pins (None or a non-empty tuple)
 
 
 def _guest_named(ctx: _HostContext, name: str) -> Guest:
