@@ -1585,6 +1585,8 @@ def _shared_helpers(ctx: _HostContext) -> AbstractSet[int]:
                     continue
                 cpus = asked.intersection(chain(guest.emulator, *guest.iothreads))
                 cached.update(seen.intersection(cpus))
+                if len(cached) == len(asked):
+                    break  # all of them (e.g. every online CPU, for two unpinned emulators): nothing to add
                 seen.update(cpus)
         ctx.cache["shared_helpers"] = cached
     return cached
@@ -1773,7 +1775,7 @@ def _users(ctx: _HostContext) -> _Users:
     multi = ctx.usage.multi
     vcpu_at: Dict[int, Tuple[str, int]] = {}
     vcpus_at: Dict[int, List[Tuple[str, Any]]] = {}
-    wide_vcpus: Dict[FrozenSet[int], List[Tuple[str, int, str]]] = {}
+    wide_vcpus: Dict[Tuple[int, ...], List[Tuple[str, int, str]]] = {}
     if multi:
         pinned = [guest for guest in guests if guest.pins is not None]
         pins_of = [guest.pins for guest in pinned]
@@ -1796,7 +1798,7 @@ def _users(ctx: _HostContext) -> _Users:
                 groups.setdefault(id(cpus), (cpus, []))[1].append(vcpu)
             for cpus, vcpus in groups.values():
                 if len(cpus) > _NARROW:
-                    wide_vcpus.setdefault(frozenset(cpus), []).append((name, 0, _vcpu_words(name, vcpus)))
+                    wide_vcpus.setdefault(cpus, []).append((name, 0, _vcpu_words(name, vcpus)))
                     continue
                 for cpu in cpus:
                     if cpu in multi:
@@ -1817,17 +1819,14 @@ def _users(ctx: _HostContext) -> _Users:
         for cpus in narrow:
             for cpu in cpus:
                 helpers_at.setdefault(cpu, []).extend(by_set[cpus])
-    wide_helpers: Dict[FrozenSet[int], List[Tuple[str, int]]] = {}
-    for cpus, helpers in by_set.items():
-        if len(cpus) > _NARROW:
-            wide_helpers.setdefault(frozenset(cpus), []).extend(helpers)
+    wide_helpers = {cpus: helpers for cpus, helpers in by_set.items() if len(cpus) > _NARROW}
     wide = []
     for cpus in dict.fromkeys(chain(wide_vcpus, wide_helpers)):
         helpers = sorted(_worded_helpers(ctx, wide_helpers.get(cpus, ())))
         users = sorted(wide_vcpus.get(cpus, []) + helpers)
         wide.append(
             _Wide(
-                cpus,
+                frozenset(cpus),
                 users,
                 helpers,
                 frozenset(map(_FIRST, users)),
@@ -1856,24 +1855,23 @@ def _housekeeping_source(placement: Placement) -> str:
 
 def _core_label(view: HostView, index: int) -> str:
     """How sentences name a physical core ('core 3 of package 1'), worded once per host and core."""
-    label = view.labels.get(index)
+    labels = view.labels
+    label = labels.get(index)
     if label is None:
-        label = view.labels[index] = _core_label_uncached(view, index)
+        raw = view.raw_cores[index]
+        if _is_mapping(raw):
+            core = raw.get("core")
+            package = raw.get("package")
+        else:
+            core = package = None
+        if type(core) is not int:
+            label = "the core of CPUs %s" % _cpus(view.cores[index])
+        elif type(package) is int and _several_packages(view):
+            label = "core %d of package %d" % (core, package)
+        else:
+            label = "core %d" % core
+        labels[index] = label
     return label
-
-
-def _core_label_uncached(view: HostView, index: int) -> str:
-    raw = view.raw_cores[index]
-    if _is_mapping(raw):
-        core = raw.get("core")
-        package = raw.get("package")
-    else:
-        core = package = None
-    if type(core) is not int:
-        return "the core of CPUs %s" % _cpus(view.cores[index])
-    if type(package) is int and _several_packages(view):
-        return "core %d of package %d" % (core, package)
-    return "core %d" % core
 
 
 def _several_packages(view: HostView) -> bool:
