@@ -25,7 +25,7 @@ from __future__ import annotations
 # they are also what keeps the per-guest checks fast. Subclasses (Ansible's
 # tagged values) take the careful path. pylint: disable=unidiomatic-typecheck
 
-from collections import Counter, abc
+from collections import abc
 from dataclasses import dataclass
 from functools import lru_cache
 from itertools import accumulate, chain, islice, repeat
@@ -1241,18 +1241,15 @@ def _decide_guest(
             )
         if ctx.offline_reason is not None:
             nn_denials.append(ctx.offline_reason)
-        if (
-            cores is not None
-            and view.smt_cores
-            # Whole cores, all ours, none of them with a foreign user: nothing to share (the common case).
-            and not (foreign_free and _whole_cores(view, touched, n))
-            and _co_resident(ctx, frozenset(pins), cores, touched)
-        ):
-            nn_denials.extend(
-                _sibling_sharing(ctx, guest, frozenset(pins), cores, touched)
-                or [_reason("sibling_shared", "a foreign user may run beside a vCPU (could not name the threads: "
-                            "please report this as a bug)")]
-            )
+        # Whole cores, all ours, none of them with a foreign user: nothing to share (the common case).
+        if cores is not None and view.smt_cores and not (foreign_free and _whole_cores(view, touched, n)):
+            pinset = frozenset(pins)
+            if _co_resident(ctx, pinset, cores, touched):
+                nn_denials.extend(
+                    _sibling_sharing(ctx, guest, pinset, touched)
+                    or [_reason("sibling_shared", "a foreign user may run beside a vCPU (could not name the threads: "
+                                "please report this as a bug)")]
+                )
         if not ctx.nn_nested_ok:
             nn_denials.append(
                 _nested_unvouched("no_nonarch_core_sharing", "no_smt, or accurate_topology and no_nonarch_core_sharing")
@@ -1411,9 +1408,7 @@ def _sibling_mismatch(view: HostView, pins: Sequence[int], cores: Sequence[int],
     )
 
 
-def _sibling_sharing(
-    ctx: _HostContext, guest: Guest, pinset: FrozenSet[int], cores: Sequence[int], touched: Iterable[int]
-) -> List[Reason]:
+def _sibling_sharing(ctx: _HostContext, guest: Guest, pinset: FrozenSet[int], touched: Iterable[int]) -> List[Reason]:
     """Co-residency: a foreign user on a thread B of a core where another thread is one of our vCPUs.
 
     A foreign user on the very thread a lone vCPU runs on only time-shares it
@@ -1554,9 +1549,6 @@ def _vcpus_on(pins: Sequence[int], cpus: FrozenSet[int], cpus_text: Optional[str
         return "vCPU %d runs on CPU %d" % (pins.index(cpu), cpu)
     vcpus = "0-%d" % (len(pins) - 1) if len(cpus) == len(pins) else _cpus(map(pins.index, cpus))  # all: 0..n-1
     return "vCPUs %s run on CPUs %s" % (vcpus, cpus_text or _cpus(cpus))
-
-
-_SECOND = itemgetter(1)
 
 
 def _other_helper_on(ctx: _HostContext, cpu: int, mine: bool) -> bool:
