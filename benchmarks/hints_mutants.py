@@ -169,8 +169,8 @@ MUTANTS = {
         "a vCPU pinned to an offline CPU counts as pinned",
         [
             ("pins_ok = len(set(pins)) == n and view.online.issuperset(pins)", "pins_ok = len(set(pins)) == n"),
-            ("pins_exclusive = len(vcpu_cpus) == sum(sizes) and view.online.issuperset(vcpu_cpus)",
-             "pins_exclusive = len(vcpu_cpus) == sum(sizes)"),
+            ("pins_exclusive = len(vcpu_cpus) == total and view.online.issuperset(vcpu_cpus)",
+             "pins_exclusive = len(vcpu_cpus) == total"),
         ],
         None,
     ),

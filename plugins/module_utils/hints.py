@@ -908,6 +908,11 @@ def _parse_topology(raw: Any, host: Optional[str], index: int, name: str) -> Top
 # --------------------------------------------------------------------------
 
 
+_PINS = itemgetter(3)  # Guest.pins (None or a non-empty tuple)
+_EMULATOR = itemgetter(5)  # Guest.emulator
+_IOTHREADS = itemgetter(7)  # Guest.iothreads
+
+
 class _Usage(NamedTuple):
     """Per-CPU users of one host, computed once for all its guests."""
 
@@ -933,17 +938,16 @@ def _usage(view: HostView, placement: Placement) -> _Usage:
     housekeeping = placement.housekeeping if placement.housekeeping is not None else view.present
     helpers: set = set()
     if guests:
-        helpers.update(*[guest.emulator for guest in guests])
-        iothreads = [cpus for guest in guests for cpus in guest.iothreads]
-        if iothreads:
-            helpers.update(*iothreads)
+        helpers.update(*map(_EMULATOR, guests))
+        helpers.update(*chain.from_iterable(map(_IOTHREADS, guests)))
     aux = helpers.union(housekeeping)
     multi: FrozenSet[int] = frozenset()
-    if all(guest.pins is not None for guest in guests):
-        sizes = [guest.n for guest in guests]
-        vcpu_cpus = set(chain.from_iterable([guest.pins for guest in guests]))
-        clash = len(vcpu_cpus) != sum(sizes) and len(vcpu_cpus) != sum(len(set(guest.pins)) for guest in guests)
-        pins_exclusive = len(vcpu_cpus) == sum(sizes) and view.online.issuperset(vcpu_cpus)
+    pins = list(map(_PINS, guests))
+    if all(pins):  # every guest pinned 1:1 (pins is None otherwise)
+        total = sum(map(len, pins))
+        vcpu_cpus = set(chain.from_iterable(pins))
+        clash = len(vcpu_cpus) != total and len(vcpu_cpus) != sum(len(set(cpus)) for cpus in pins)
+        pins_exclusive = len(vcpu_cpus) == total and view.online.issuperset(vcpu_cpus)
         sets = None
     else:
         sets = _vcpu_sets(guests)
@@ -954,7 +958,7 @@ def _usage(view: HostView, placement: Placement) -> _Usage:
         # Some CPU carries vCPUs of two guests: which ones, one set operation per guest.
         seen: set = set()
         shared: set = set()
-        for cpus in sets if sets is not None else map(frozenset, [guest.pins for guest in guests]):
+        for cpus in sets if sets is not None else map(frozenset, pins):
             shared.update(seen.intersection(cpus))
             seen.update(cpus)
         multi = frozenset(shared)
@@ -1701,9 +1705,6 @@ def _owner(ctx: _HostContext) -> Dict[int, str]:
             owner = dict(zip(chain.from_iterable(sets), chain.from_iterable(map(repeat, names, map(len, sets)))))
         ctx.cache["owner"] = owner
     return owner
-
-
-_PINS = itemgetter(3)  # Guest.pins (None or a non-empty tuple)
 
 
 def _guest_named(ctx: _HostContext, name: str) -> Guest:
