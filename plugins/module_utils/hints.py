@@ -1357,11 +1357,11 @@ def _pin_denials(view: HostView, guest: Guest) -> List[Reason]:
 
 
 def _codes(reasons: Sequence[Reason]) -> str:
-    seen = []
-    for reason in reasons:
-        if reason["code"] not in seen:
-            seen.append(reason["code"])
-    return ", ".join(seen)
+    """The codes of ``reasons``, each once, in order of first appearance ('smt_on, multi_thread_core')."""
+    return ", ".join(dict.fromkeys(map(_CODE, reasons)))
+
+
+_CODE = itemgetter("code")
 
 
 def _pin_shared(pins: Sequence[int]) -> List[Reason]:
@@ -1933,10 +1933,8 @@ def decide_host(
                 results[guest.name] = out
         return results
     ctx = _host_context(view, parsed)
-    for guest in parsed.guests:
-        if wanted is None or guest.name in wanted:
-            results[guest.name] = _decide_guest(ctx, guest, policy, host, collected_at)
-    return results
+    chosen = parsed.guests if wanted is None else [guest for guest in parsed.guests if guest.name in wanted]
+    return {guest.name: _decide_guest(ctx, guest, policy, host, collected_at) for guest in chosen}
 
 
 def decide_domains(
