@@ -13,10 +13,16 @@ tests/unit/oracle/ checks it against a brute-force reading of the same text.
 Pure: plain data in (host facts as in docs/facts.md, placements as in
 docs/placement.md), plain data out. No Ansible, no I/O.
 
-Speed matters (a fleet of 10,000 hosts is decided on one controller core), so
-each host is prepared once (CPU -> core map, who may run on each CPU) and each
-guest is checked with set operations. Sentences for reasons are only built on
-the paths that need them.
+Speed matters (a fleet of 10,000 hosts is decided on one controller core;
+benchmarks/hints_scale.py), and in CPython every operation and every object
+made counts. So each host is prepared once (CPU -> core map, who may run on
+each CPU, and whether all its guests are pinned to distinct online CPUs), each
+guest is checked with a few set operations, and the common guest -- pinned to
+whole cores, helpers elsewhere -- takes no other step. Sentences for reasons
+are built only for the items they show; the indexes they need (who owns a
+CPU, which helpers share it) are built once per host, the first time a
+sentence asks. Some reason dicts (grants, fixed sentences) are shared between
+guests and hosts: results are to be read, not changed in place.
 """
 
 from __future__ import annotations
