@@ -27,6 +27,10 @@ cpuset (docs/placement.md); ``--worst-case`` also times hosts where those 28
 guests have no cpuset. ``--worst-case`` also times a fleet of only unmanaged hosts.
 
     python benchmarks/hints_scale.py [--hosts 1000,10000] [--repeat 3]
+    python benchmarks/hints_scale.py --against /tmp/hints_before.py   # e.g. from git show REV:plugins/module_utils/hints.py
+
+``--against FILE`` also times another hints.py (an earlier revision) on the
+same fleet, right before this one, and prints the ratio.
 """
 
 import argparse
@@ -38,6 +42,17 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 COLLECTIONS = os.path.join(ROOT, ".cache", "collections")
+
+
+def _import_peer(path):
+    """Another hints.py (an earlier revision, say) as a module of its own, beside the collection's."""
+    import importlib.util  # pylint: disable=import-outside-toplevel
+
+    spec = importlib.util.spec_from_file_location("hints_peer", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["hints_peer"] = module  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
 
 
 def _import_engine():
@@ -174,18 +189,25 @@ def main():
     parser.add_argument("--hosts", default="1000,10000", help="comma-separated fleet sizes")
     parser.add_argument("--repeat", type=int, default=3, help="runs per size; the best CPU time is kept")
     parser.add_argument("--worst-case", action="store_true", help="also time a fleet of only unmanaged hosts")
+    parser.add_argument("--against", metavar="FILE", help="also time this hints.py (e.g. an earlier revision), right before")
     args = parser.parse_args()
     hints = _import_engine()
+    peer = _import_peer(args.against) if args.against else None
     sizes = [int(size) for size in args.hosts.split(",")]
     print("hint engine: hosts x 256 threads x 32 guests, one core (CPU time, best of %d)" % args.repeat)
     times = {}
     for hosts in sizes:
+        if peer is not None:
+            before, decided, granted = run(peer, hosts, args.repeat)
+            print("  %6d hosts: %7.3f s  with %s (%.1f us per guest)" % (hosts, before, args.against, before / decided * 1e6))
         seconds, decided, granted = run(hints, hosts, args.repeat)
         times[hosts] = seconds
         print(
             "  %6d hosts: %7.3f s  (%d guests, %d statements granted of %d; %.1f us per guest)"
             % (hosts, seconds, decided, granted, decided * 4, seconds / decided * 1e6)
         )
+        if peer is not None:
+            print("  %6d hosts: this engine takes %.2f of the time of %s" % (hosts, seconds / before, args.against))
     if len(sizes) >= 2:
         small, large = sizes[0], sizes[-1]
         print(
