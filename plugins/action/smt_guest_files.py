@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from ansible.module_utils.common.text.converters import to_bytes
 
 from ansible_collections.hvfleet.smt.plugins.plugin_utils.controller_action import ControllerAction
+from ansible_collections.hvfleet.smt.plugins.plugin_utils.controller_files import file_differs, replace_file
 
 ARGUMENT_SPEC = {
     "dest": {"type": "path", "required": True},
@@ -54,16 +55,11 @@ class ActionModule(ControllerAction):
             for name in sorted(wanted):
                 path = os.path.join(dest, name)
                 data = to_bytes(wanted[name])
-                try:
-                    with open(path, "rb") as handle:
-                        if handle.read() == data:
-                            continue
-                except OSError:
-                    pass
+                if not file_differs(path, data)[0]:
+                    continue
                 changed.append(name)
                 if not self._task.check_mode:
-                    with open(path, "wb") as handle:
-                        handle.write(data)
+                    replace_file(path, data)
         except OSError as err:
             result.update(failed=True, msg="smt_guest_files: cannot write under %s: %s" % (dest, err))
             return result

@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import os
 import stat
-import tempfile
 
 from ansible.module_utils.common.text.converters import to_bytes
 
@@ -25,6 +24,7 @@ from ansible_collections.hvfleet.smt.plugins.module_utils.hints import plain_dat
 from ansible_collections.hvfleet.smt.plugins.module_utils.report import render_text
 from ansible_collections.hvfleet.smt.plugins.module_utils.report_html import MAX_PICTURES, render_html
 from ansible_collections.hvfleet.smt.plugins.plugin_utils.controller_action import ControllerAction
+from ansible_collections.hvfleet.smt.plugins.plugin_utils.controller_files import file_differs, replace_file
 
 ARGUMENT_SPEC = {
     "dest": {"type": "path", "required": True},
@@ -46,32 +46,6 @@ def render_files(report, html=True, html_max_pictures=MAX_PICTURES):
     if html:
         files.append(("report.html", render_html(report, html_max_pictures)))
     return [(name, to_bytes(text)) for name, text in files]
-
-
-def _needs_write(path, data):
-    """(content differs, mode differs) for an existing or missing file."""
-    try:
-        with open(path, "rb") as handle:
-            same = handle.read() == data
-        mode = stat.S_IMODE(os.stat(path).st_mode)
-    except OSError:
-        return True, True
-    return not same, mode != FILE_MODE
-
-
-def _write(path, data):
-    """Replace the file in one step, so a reader never sees half a report."""
-    directory = os.path.dirname(path)
-    handle, tmp = tempfile.mkstemp(prefix=".%s." % os.path.basename(path), dir=directory)
-    try:
-        with os.fdopen(handle, "wb") as out:
-            out.write(data)
-        os.chmod(tmp, FILE_MODE)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 class ActionModule(ControllerAction):
@@ -100,14 +74,14 @@ class ActionModule(ControllerAction):
                     os.chmod(dest, DIR_MODE)
             for name, data in files:
                 path = os.path.join(dest, name)
-                content_differs, mode_differs = _needs_write(path, data)
+                content_differs, mode_differs = file_differs(path, data, FILE_MODE)
                 if not (content_differs or mode_differs):
                     continue
                 written.append(name)
                 if check_mode:
                     continue
                 if content_differs:
-                    _write(path, data)
+                    replace_file(path, data, FILE_MODE)
                 else:
                     os.chmod(path, FILE_MODE)
         except OSError as err:
